@@ -1,0 +1,490 @@
+//! `airlock.toml`: one typed struct, parsed and validated once at start-up.
+//!
+//! Every key can be overridden by an environment variable: `AIRLOCK_` followed by the key path in upper case,
+//! segments joined by `__` (double underscore): `AIRLOCK_SERVER__LISTEN=0.0.0.0:8080`,
+//! `AIRLOCK_STORE__URL=postgres://…`, `AIRLOCK_CONNECTIONS__SHOP__READ_ONLY=true`. Values are read as TOML
+//! scalars or arrays when they parse as such (`true`, `500`, `["a","b"]`), as strings otherwise. Unknown keys
+//! are errors naming their path, so a typo never silently changes behaviour.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Dialect;
+use crate::error::{Error, Result};
+use crate::vault::CredentialRef;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub policy: PolicyConfig,
+    pub limits: Limits,
+    pub masking: MaskingConfig,
+    /// Targets agents may reach, by name (the name agents pass as `connection`).
+    pub connections: BTreeMap<String, ConnectionConfig>,
+}
+
+/// Where Airlock listens and how it is reached from outside.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address of `airlock serve` (MCP, webhooks, web UI).
+    pub listen: String,
+    /// Public base URL, used in replay links (`{public_url}/sessions/<id>`).
+    pub public_url: String,
+    /// Host header values accepted on HTTP (DNS-rebinding protection). Empty: derived from listen/public_url.
+    pub allowed_hosts: Vec<String>,
+    /// Origin header values accepted on HTTP when a browser sends one. Empty: only the public URL's origin.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Airlock's own store: sessions, events, tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/airlock.db` (created if missing) or `postgres://user@host/db`.
+    pub url: String,
+    /// Password for a Postgres store, by reference.
+    pub password: Option<CredentialRef>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://airlock-data/airlock.db".into(), password: None }
+    }
+}
+
+/// Where policy files live.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Directory of `*.yaml` policy files, loaded in file-name order. Relative to the config file.
+    pub dir: PathBuf,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("policies") }
+    }
+}
+
+/// Caps that protect the gateway and the targets. Connections may lower or raise them individually.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted statement or command, in bytes; larger input is refused before parsing.
+    pub max_statement_bytes: usize,
+    /// Rows returned when the caller does not ask for fewer (the result says when it was truncated).
+    pub max_rows: u32,
+    /// Largest result returned, in bytes of cell text; the result is truncated past it.
+    pub max_output_bytes: usize,
+    /// Time limit of one statement or command.
+    pub statement_timeout: HumanDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_statement_bytes: 256 * 1024,
+            max_rows: 500,
+            max_output_bytes: 4 * 1024 * 1024,
+            statement_timeout: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Masking settings that are not policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaskingConfig {
+    /// Key of the `hash` strategy (keyed HMAC). Without it, a random key is made per process start, so hashes
+    /// stay joinable within one run only.
+    pub hash_key: Option<CredentialRef>,
+}
+
+/// What kind of target a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl ConnectionKind {
+    /// The dialect used when the connection does not name one.
+    pub fn default_dialect(self) -> Dialect {
+        match self {
+            ConnectionKind::Postgres => Dialect::Postgres,
+            ConnectionKind::Mysql => Dialect::Mysql,
+            ConnectionKind::Sqlite => Dialect::Sqlite,
+        }
+    }
+
+    /// The name used in config and in `list_connections`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Postgres => "postgres",
+            ConnectionKind::Mysql => "mysql",
+            ConnectionKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// One target.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    pub kind: ConnectionKind,
+    /// Shown to agents by `list_connections`: say what the data is, so a model picks the right one.
+    #[serde(default)]
+    pub description: String,
+    /// SQL dialect; defaults from `kind`.
+    #[serde(default)]
+    pub dialect: Option<Dialect>,
+    /// `postgres://user@host:5432/db`, `mysql://user@host:3306/db`, `sqlite://path.db`. No password here:
+    /// use `password`.
+    pub url: String,
+    /// The target password, by reference. Agents never see it; it is scrubbed from every output.
+    #[serde(default)]
+    pub password: Option<CredentialRef>,
+    /// Run every statement in a read-only transaction enforced by the database.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Overrides `limits.max_rows`.
+    #[serde(default)]
+    pub max_rows: Option<u32>,
+    /// Overrides `limits.max_output_bytes`.
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+    /// Overrides `limits.statement_timeout`.
+    #[serde(default)]
+    pub statement_timeout: Option<HumanDuration>,
+}
+
+impl ConnectionConfig {
+    /// The connection's SQL dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect.unwrap_or(self.kind.default_dialect())
+    }
+}
+
+/// A duration written as `30s`, `5m`, `2h`, `1d`, `250ms` (or a bare number of seconds).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    /// Seconds, rounded down.
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else {
+            let s = ms / 1000;
+            match s {
+                s if s != 0 && s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+                s if s != 0 && s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
+                s if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+                s => write!(f, "{s}s"),
+            }
+        }
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 2h"))?;
+        let d = match unit {
+            "" | "s" => Duration::from_secs(n),
+            "ms" => Duration::from_millis(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3_600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            other => return Err(format!("invalid duration unit {other:?} in {s:?}: use ms, s, m, h or d")),
+        };
+        Ok(HumanDuration(d))
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(HumanDuration(Duration::from_secs(n))),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: 250ms, 30s, 5m, 2h, 1d, or a number of seconds.",
+            "oneOf": [
+                { "type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)?$" },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+// === impl Config ===
+
+/// Environment variables that start with `AIRLOCK_` but are not config overrides.
+const NOT_OVERRIDES: &[&str] = &["AIRLOCK_TOKEN", "AIRLOCK_CONFIG", "AIRLOCK_LOG"];
+
+impl Config {
+    /// Load `path` (which may be absent: then defaults apply) and the process's `AIRLOCK_*` overrides.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(Error::Io { path: path.to_owned(), source }),
+        };
+        let mut config = Self::parse(&text, &path.display().to_string(), std::env::vars())?;
+        // Relative policy directories are relative to the config file, so `--config` works from anywhere.
+        if config.policy.dir.is_relative()
+            && let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            config.policy.dir = parent.join(&config.policy.dir);
+        }
+        Ok(config)
+    }
+
+    /// Parse config text with the given environment (injectable for tests).
+    pub fn parse(text: &str, file: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::Config {
+            file: file.to_owned(),
+            key: e.span().map(|s| format!("byte {}", s.start)).unwrap_or_else(|| "(file)".into()),
+            message: e.message().to_owned(),
+        })?;
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix("AIRLOCK_")
+                && rest.contains("__")
+                && !NOT_OVERRIDES.contains(&name.as_str())
+            {
+                let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+                apply_override(&mut table, &path, &value).map_err(|message| Error::Config {
+                    file: format!("environment {name}"),
+                    key: path.join("."),
+                    message,
+                })?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            Error::Config {
+                file: file.to_owned(),
+                key: if path == "." { "(top level)".into() } else { path },
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let err = |key: String, message: String| Error::Config { file: file.to_owned(), key, message };
+        for (name, c) in &self.connections {
+            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+                return Err(err(format!("connections.{name}"), "names use letters, digits, - and _".into()));
+            }
+            let scheme_ok = match c.kind {
+                ConnectionKind::Postgres => c.url.starts_with("postgres://") || c.url.starts_with("postgresql://"),
+                ConnectionKind::Mysql => c.url.starts_with("mysql://") || c.url.starts_with("mariadb://"),
+                ConnectionKind::Sqlite => c.url.starts_with("sqlite:"),
+            };
+            if !scheme_ok {
+                return Err(err(
+                    format!("connections.{name}.url"),
+                    format!("does not match kind {:?}", c.kind.as_str()),
+                ));
+            }
+            if url_has_password(&c.url) {
+                return Err(err(
+                    format!("connections.{name}.url"),
+                    "contains a password: put it in `password = { env = \"…\" }` instead".into(),
+                ));
+            }
+            if c.max_rows == Some(0) {
+                return Err(err(format!("connections.{name}.max_rows"), "must be at least 1".into()));
+            }
+        }
+        if self.limits.max_rows == 0 {
+            return Err(err("limits.max_rows".into(), "must be at least 1".into()));
+        }
+        if url_has_password(&self.store.url) {
+            return Err(err("store.url".into(), "contains a password: use store.password".into()));
+        }
+        Ok(())
+    }
+
+    /// Effective limits of one connection.
+    pub fn limits_for(&self, connection: &ConnectionConfig) -> Limits {
+        Limits {
+            max_statement_bytes: self.limits.max_statement_bytes,
+            max_rows: connection.max_rows.unwrap_or(self.limits.max_rows),
+            max_output_bytes: connection.max_output_bytes.unwrap_or(self.limits.max_output_bytes),
+            statement_timeout: connection.statement_timeout.unwrap_or(self.limits.statement_timeout),
+        }
+    }
+}
+
+fn apply_override(table: &mut toml::Table, path: &[String], raw: &str) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut cur = table;
+    for seg in parents {
+        let entry = cur.entry(seg.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| format!("{seg} is not a table"))?;
+    }
+    cur.insert(last.clone(), parse_env_value(raw));
+    Ok(())
+}
+
+/// `true`, `42`, `["a"]` become TOML values; anything else (addresses, URLs) stays a string.
+fn parse_env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn url_has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", "airlock.toml", no_env()).expect("defaults");
+        assert_eq!(c.store.url, "sqlite://airlock-data/airlock.db");
+        assert_eq!(c.limits.max_rows, 500);
+        assert_eq!(c.limits.max_statement_bytes, 256 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_its_path() {
+        let err = Config::parse("[server]\nlisen = \"x\"\n", "airlock.toml", no_env()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("airlock.toml") && msg.contains("server") && msg.contains("lisen"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_in_a_connection_names_the_connection_key() {
+        let text = "[connections.shop]\nkind = \"oracle\"\nurl = \"x\"\n";
+        let msg = Config::parse(text, "airlock.toml", no_env()).unwrap_err().to_string();
+        assert!(msg.contains("connections.shop.kind"), "{msg}");
+    }
+
+    #[test]
+    fn env_override_wins_over_file_and_is_typed() {
+        let env = vec![
+            ("AIRLOCK_SERVER__LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
+            ("AIRLOCK_LIMITS__MAX_ROWS".to_owned(), "42".to_owned()),
+            ("AIRLOCK_CONNECTIONS__SHOP__READ_ONLY".to_owned(), "true".to_owned()),
+            ("AIRLOCK_TOKEN".to_owned(), "not-a-config-key".to_owned()),
+        ];
+        let text =
+            "[server]\nlisten = \"127.0.0.1:1\"\n[connections.shop]\nkind = \"sqlite\"\nurl = \"sqlite://shop.db\"\n";
+        let c = Config::parse(text, "airlock.toml", env).expect("parses");
+        assert_eq!(c.server.listen, "0.0.0.0:9999");
+        assert_eq!(c.limits.max_rows, 42);
+        assert!(c.connections["shop"].read_only);
+    }
+
+    #[test]
+    fn env_override_with_unknown_key_is_an_error() {
+        let env = vec![("AIRLOCK_SERVER__LISEN".to_owned(), "x".to_owned())];
+        let msg = Config::parse("", "airlock.toml", env).unwrap_err().to_string();
+        assert!(msg.contains("lisen"), "{msg}");
+    }
+
+    #[test]
+    fn password_in_connection_url_is_refused() {
+        let text = "[connections.shop]\nkind = \"postgres\"\nurl = \"postgres://app:hunter2@db/shop\"\n";
+        let msg = Config::parse(text, "airlock.toml", no_env()).unwrap_err().to_string();
+        assert!(msg.contains("connections.shop.url") && !msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn durations_parse_in_human_units() {
+        assert_eq!("90s".parse::<HumanDuration>().map(|d| d.0), Ok(Duration::from_secs(90)));
+        assert_eq!("15m".parse::<HumanDuration>().map(|d| d.0), Ok(Duration::from_secs(900)));
+        assert_eq!("250ms".parse::<HumanDuration>().map(|d| d.0), Ok(Duration::from_millis(250)));
+        assert!("5 parsecs".parse::<HumanDuration>().is_err());
+        assert_eq!(HumanDuration(Duration::from_secs(900)).to_string(), "15m");
+    }
+
+    #[test]
+    fn credential_refs_parse_from_toml() {
+        let text = "[connections.shop]\nkind = \"postgres\"\nurl = \"postgres://app@db/shop\"\npassword = { env = \"SHOP_PW\" }\n";
+        let c = Config::parse(text, "airlock.toml", no_env()).expect("parses");
+        assert_eq!(c.connections["shop"].password, Some(CredentialRef::Env("SHOP_PW".into())));
+    }
+}

@@ -1,0 +1,640 @@
+//! The pipeline: every governed tool call goes through [`Gateway::call`], top to bottom:
+//!
+//! 1. **authenticate** — the caller's identity is still valid (token not revoked since the session began);
+//! 2. **classify** — what the call would do (SQL classes, tables, functions);
+//! 3. **decide** — the policy verdict and the masking plan;
+//!    → the request and decision are **recorded** durably before anything runs;
+//! 4. **hold** — calls that need approval wait for a human (fails closed without a notifier);
+//! 5. **execute** — the connector runs the call with vault credentials, under timeout and caps;
+//! 6. **mask** — every cell passes the masker (credentials always scrubbed);
+//! 7. **record** — the masked result is appended to the session's hash chain; if that fails, the result is
+//!    withheld (fail closed).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::approval::Notifier;
+use crate::classify::SqlClass;
+use crate::classify::sql::{SqlClassification, classify_with_limit};
+use crate::config::{Config, ConnectionConfig, Limits};
+use crate::connector::sql::SqlConnector;
+use crate::connector::{Connector, Execution, Output, SqlColumn, Truncation};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, Tokens};
+use crate::mask::{CredentialScrubber, MaskCounts, Masker};
+use crate::policy::{CallFacts, Decision, PolicySet, Tool, Verdict};
+use crate::record::{AUDIT_SESSION, EventKind, Recorder, SessionInfo};
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// The outcome of a governed call, as agents see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Completed,
+    Blocked,
+    PendingApproval,
+    Denied,
+    Expired,
+    Error,
+}
+
+impl CallStatus {
+    /// Name as shown to agents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Completed => "completed",
+            CallStatus::Blocked => "blocked",
+            CallStatus::PendingApproval => "pending_approval",
+            CallStatus::Denied => "denied",
+            CallStatus::Expired => "expired",
+            CallStatus::Error => "error",
+        }
+    }
+}
+
+/// Who is calling, in which session.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub session_id: String,
+}
+
+/// A `sql_query` call.
+#[derive(Debug, Clone)]
+pub struct SqlRequest {
+    pub connection: String,
+    pub query: String,
+    pub max_rows: Option<u32>,
+}
+
+/// A governed tool call.
+#[derive(Debug, Clone)]
+pub enum ToolRequest {
+    Sql(SqlRequest),
+}
+
+impl ToolRequest {
+    fn tool(&self) -> Tool {
+        match self {
+            ToolRequest::Sql(_) => Tool::SqlQuery,
+        }
+    }
+
+    fn connection(&self) -> &str {
+        match self {
+            ToolRequest::Sql(r) => &r.connection,
+        }
+    }
+
+    fn raw(&self) -> &str {
+        match self {
+            ToolRequest::Sql(r) => &r.query,
+        }
+    }
+}
+
+/// The masked result of a SQL call.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SqlResult {
+    pub columns: Vec<SqlColumn>,
+    pub rows: Vec<Vec<Value>>,
+    pub row_count: usize,
+    pub rows_affected: u64,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncation: Option<Truncation>,
+    pub binary_values: bool,
+}
+
+/// What a call returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolOutcome {
+    pub status: CallStatus,
+    pub session_id: String,
+    pub call_id: String,
+    pub replay_url: String,
+    /// The deciding rule, when policy decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why the call was blocked / failed / is waiting. Already masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlResult>,
+    /// What was masked, by detector.
+    pub masked: MaskCounts,
+}
+
+/// A connection as `list_connections` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub read_only: bool,
+}
+
+/// The gateway: configuration, policies, store and connectors, and the pipeline over them.
+pub struct Gateway {
+    config: Config,
+    policies: RwLock<Arc<PolicySet>>,
+    store: Store,
+    recorder: Recorder,
+    tokens: Tokens,
+    connectors: BTreeMap<String, Arc<dyn Connector>>,
+    scrubber: Arc<CredentialScrubber>,
+    hash_key: Vec<u8>,
+    notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("connections", &self.connectors.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Start from configuration: resolve credentials, open and migrate the store, load policies and build the
+    /// connectors. Any failure stops start-up with an error naming its cause.
+    pub async fn start(config: Config) -> Result<Self> {
+        let policies = crate::policy::load_dir(&config.policy.dir)?;
+        let mut vault = Vault::default();
+        let store_password = config.store.password.as_ref().map(|r| r.resolve("store")).transpose()?;
+        if let Some(p) = &store_password {
+            vault.insert("store", p.clone());
+        }
+        let hash_key = match &config.masking.hash_key {
+            Some(r) => {
+                let s = r.resolve("masking.hash_key")?;
+                let key = s.expose().as_bytes().to_vec();
+                vault.insert("masking.hash_key", s);
+                key
+            }
+            None => {
+                let mut k = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut k);
+                k
+            }
+        };
+        let mut connectors: BTreeMap<String, Arc<dyn Connector>> = BTreeMap::new();
+        for (name, c) in &config.connections {
+            let password = c.password.as_ref().map(|r| r.resolve(name)).transpose()?;
+            connectors.insert(name.clone(), Arc::new(SqlConnector::new(name, c, password.as_ref())?));
+            if let Some(p) = password {
+                vault.insert(name.clone(), p);
+            }
+        }
+        let store = Store::connect(&config.store.url, store_password.as_ref()).await?;
+        store.migrate().await?;
+        let recorder = Recorder::new(store.clone());
+        recorder.ensure_audit_session().await?;
+        Ok(Self {
+            scrubber: Arc::new(CredentialScrubber::new(vault.values())),
+            policies: RwLock::new(Arc::new(policies)),
+            tokens: Tokens::new(store.clone()),
+            recorder,
+            store,
+            connectors,
+            hash_key,
+            notifier: None,
+            config,
+        })
+    }
+
+    /// Use `connector` for connection `name` instead of the configured one (tests, custom targets).
+    pub fn with_connector(mut self, name: &str, connector: Arc<dyn Connector>) -> Self {
+        self.connectors.insert(name.to_owned(), connector);
+        self
+    }
+
+    /// Ask humans through `notifier` when policy requires approval.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The configuration the gateway runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The recorder (replay, verification).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// API tokens.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The policies in force.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        match self.policies.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replace the policies in force (after a reload). In-flight calls keep the set they started with.
+    pub fn set_policies(&self, set: PolicySet) {
+        let mut guard = match self.policies.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(set);
+    }
+
+    /// The replay link of a session.
+    pub fn replay_url(&self, session_id: &str) -> String {
+        format!("{}/sessions/{session_id}", self.config.server.public_url.trim_end_matches('/'))
+    }
+
+    /// Authenticate a bearer token. Failures are recorded in the gateway's audit session with the reason;
+    /// `context` says where the attempt came from (transport, peer).
+    pub async fn authenticate(&self, token: Option<&str>, context: &str) -> Result<Identity> {
+        let result = match token {
+            None | Some("") => Err(Error::Auth("no token presented".into())),
+            Some(t) => self.tokens.authenticate(t).await,
+        };
+        if let Err(e) = &result {
+            let reason = match e {
+                Error::Auth(r) => r.clone(),
+                other => other.to_string(),
+            };
+            tracing::warn!(%reason, context, "authentication refused");
+            self.recorder
+                .append(AUDIT_SESSION, None, EventKind::AuthFailed, &json!({ "reason": reason, "context": context }))
+                .await?;
+        }
+        result
+    }
+
+    /// Open a recorded session for an authenticated identity; returns its id.
+    pub async fn open_session(&self, identity: &Identity, transport: &str, client: &str) -> Result<String> {
+        let id = new_id();
+        self.recorder
+            .start_session(&SessionInfo {
+                id: id.clone(),
+                identity: identity.clone(),
+                transport: transport.to_owned(),
+                client: client.to_owned(),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Connections the identity may use (some allow rule could apply to it there), for `list_connections`.
+    pub fn list_connections(&self, identity: &Identity) -> Vec<ConnectionInfo> {
+        let policies = self.policies();
+        self.config
+            .connections
+            .iter()
+            .filter(|(name, _)| policies.may_use(identity, name))
+            .map(|(name, c)| ConnectionInfo {
+                name: name.clone(),
+                kind: c.kind.as_str().to_owned(),
+                description: c.description.clone(),
+                read_only: c.read_only,
+            })
+            .collect()
+    }
+
+    /// Classify and decide a SQL call without executing or recording it (`airlock policy test`).
+    pub fn dry_run_sql(
+        &self,
+        identity: &Identity,
+        connection: &str,
+        sql: &str,
+    ) -> Result<(SqlClassification, Decision)> {
+        let conn =
+            self.config.connections.get(connection).ok_or_else(|| Error::UnknownConnection(connection.into()))?;
+        Ok(dry_run_sql(&self.policies(), &self.config, conn, identity, connection, sql))
+    }
+
+    /// Run one governed tool call through the pipeline. Never panics and never returns unrecorded output.
+    pub async fn call(&self, caller: &Caller, request: ToolRequest) -> ToolOutcome {
+        let call_id = new_id();
+        let span = tracing::info_span!(
+            "tool_call",
+            session = %caller.session_id,
+            call = %call_id,
+            subject = %caller.identity.subject,
+            tool = request.tool().as_str(),
+            connection = request.connection(),
+        );
+        let started = Instant::now();
+        let outcome = self.run_pipeline(caller, &call_id, request).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match outcome {
+            Ok(o) => {
+                tracing::info!(
+                    status = o.status.as_str(),
+                    rule = o.rule.as_deref().unwrap_or("-"),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "tool call finished"
+                );
+                o
+            }
+            Err(e) => {
+                // Reached only when recording itself failed: the call fails closed and says so.
+                tracing::error!(error = %e, "tool call failed closed");
+                ToolOutcome {
+                    status: CallStatus::Error,
+                    session_id: caller.session_id.clone(),
+                    call_id,
+                    replay_url: self.replay_url(&caller.session_id),
+                    rule: None,
+                    message: Some(format!("{e}; nothing was returned (fail closed)")),
+                    sql: None,
+                    masked: MaskCounts::default(),
+                }
+            }
+        }
+    }
+
+    async fn run_pipeline(&self, caller: &Caller, call_id: &str, request: ToolRequest) -> Result<ToolOutcome> {
+        let session = caller.session_id.as_str();
+        let ToolRequest::Sql(sql_req) = &request;
+        let mut out = ToolOutcome {
+            status: CallStatus::Error,
+            session_id: session.to_owned(),
+            call_id: call_id.to_owned(),
+            replay_url: format!("{}#call-{call_id}", self.replay_url(session)),
+            rule: None,
+            message: None,
+            sql: None,
+            masked: MaskCounts::default(),
+        };
+        let scrub_only = Masker::new(&Default::default(), &self.hash_key, self.scrubber.clone())
+            .map_err(|e| Error::Mask(e.to_string()))?;
+
+        // 1. authenticate: a token revoked since the session began cuts the session off.
+        if let Some(token_id) = &caller.identity.token_id
+            && !self.tokens.is_active(token_id).await?
+        {
+            let msg = "your API token has been revoked; nothing was executed".to_owned();
+            self.recorder
+                .append(
+                    session,
+                    Some(call_id),
+                    EventKind::AuthFailed,
+                    &json!({ "reason": "token revoked", "tool": request.tool().as_str() }),
+                )
+                .await?;
+            out.message = Some(msg);
+            return Ok(out);
+        }
+
+        // Unknown connection or oversized input: recorded and refused before classification.
+        let connection = self.config.connections.get(request.connection());
+        let limits = connection.map(|c| self.config.limits_for(c)).unwrap_or_else(|| self.config.limits.clone());
+        let refusal = match connection {
+            None => Some(format!(
+                "unknown connection {:?}; call list_connections to see the ones you may use",
+                request.connection()
+            )),
+            Some(_) if request.raw().len() > limits.max_statement_bytes => Some(format!(
+                "statement is {} bytes; the limit is {} bytes; nothing was executed",
+                request.raw().len(),
+                limits.max_statement_bytes
+            )),
+            Some(_) => None,
+        };
+        if let Some(msg) = refusal {
+            let mut counts = MaskCounts::default();
+            let preview = preview(&scrub_only.mask_text(request.raw(), &mut counts));
+            self.recorder
+                .append(
+                    session,
+                    Some(call_id),
+                    EventKind::Request,
+                    &json!({
+                        "tool": request.tool().as_str(), "connection": request.connection(), "statement": preview,
+                        "statement_bytes": request.raw().len(), "identity": caller.identity,
+                    }),
+                )
+                .await?;
+            out.message = Some(msg);
+            self.record_result(&mut out, None).await?;
+            return Ok(out);
+        }
+        let (Some(conn), Some(connector)) = (connection, self.connectors.get(request.connection())) else {
+            return Err(Error::UnknownConnection(request.connection().to_owned()));
+        };
+
+        // 2. classify and 3. decide (pure, microseconds).
+        let policies = self.policies();
+        let decide_started = Instant::now();
+        let (classification, decision) =
+            dry_run_sql(&policies, &self.config, conn, &caller.identity, request.connection(), &sql_req.query);
+        let decide_us = decide_started.elapsed().as_micros() as u64;
+        let masker = Masker::new(&decision.mask, &self.hash_key, self.scrubber.clone())
+            .map_err(|e| Error::Mask(e.to_string()))?;
+        let mut counts = MaskCounts::default();
+        let statement = masker.mask_text(&sql_req.query, &mut counts).into_owned();
+
+        // The request and the decision are durable before anything executes.
+        self.recorder
+            .append(
+                session,
+                Some(call_id),
+                EventKind::Request,
+                &json!({
+                    "tool": request.tool().as_str(),
+                    "connection": request.connection(),
+                    "statement": statement,
+                    "max_rows": sql_req.max_rows,
+                    "identity": caller.identity,
+                    "classification": classification,
+                }),
+            )
+            .await?;
+        self.recorder
+            .append(
+                session,
+                Some(call_id),
+                EventKind::Decision,
+                &json!({
+                    "verdict": decision.verdict,
+                    "rule": decision.rule,
+                    "applied": decision.applied,
+                    "policy_version": decision.policy_version,
+                    "decide_us": decide_us,
+                }),
+            )
+            .await?;
+        out.rule = Some(decision.rule.clone());
+        tracing::debug!(rule = %decision.rule, action = decision.verdict.action().as_str(), decide_us, "decided");
+
+        match &decision.verdict {
+            Verdict::Block { message } => {
+                out.status = CallStatus::Blocked;
+                out.message = Some(format!("blocked by policy rule {:?}: {message}", decision.rule));
+                out.masked = counts;
+                self.record_result(&mut out, None).await?;
+                return Ok(out);
+            }
+            // 4. hold: without a notifier nobody can approve, so the call fails closed.
+            Verdict::RequireApproval(req) if self.notifier.is_none() => {
+                out.status = CallStatus::Error;
+                out.message = Some(format!(
+                    "policy rule {:?} requires approval ({}; approvers: {}), but no approval channel is configured, \
+                     so nothing was executed",
+                    decision.rule,
+                    req.reason,
+                    req.approvers.join(", ")
+                ));
+                out.masked = counts;
+                self.record_result(&mut out, None).await?;
+                return Ok(out);
+            }
+            Verdict::RequireApproval(_) => {
+                out.status = CallStatus::Error;
+                out.message = Some(format!(
+                    "policy rule {:?} requires approval, and this gateway cannot hold calls for approval yet; \
+                     nothing was executed",
+                    decision.rule
+                ));
+                out.masked = counts;
+                self.record_result(&mut out, None).await?;
+                return Ok(out);
+            }
+            Verdict::Allow => {}
+        }
+
+        // A read-only connection runs one plain statement inside a database-enforced read-only transaction;
+        // anything that could end or reconfigure that transaction is refused.
+        if conn.read_only
+            && (classification.statements != 1
+                || classification.classes.iter().any(|c| {
+                    matches!(
+                        c,
+                        SqlClass::Transaction
+                            | SqlClass::SessionSetting
+                            | SqlClass::Unparsed
+                            | SqlClass::MultiStatement
+                    )
+                }))
+        {
+            out.status = CallStatus::Blocked;
+            out.rule = Some("read-only-connection".into());
+            out.message = Some(format!(
+                "connection {:?} is read-only: send exactly one statement, without transaction control or SET",
+                request.connection()
+            ));
+            out.masked = counts;
+            self.record_result(&mut out, None).await?;
+            return Ok(out);
+        }
+
+        // 5. execute.
+        let max_rows = sql_req.max_rows.map_or(limits.max_rows, |m| m.clamp(1, limits.max_rows));
+        let exec_started = Instant::now();
+        let executed = connector.execute(&Execution::Sql { sql: sql_req.query.clone(), max_rows }, &limits).await;
+        let exec_ms = exec_started.elapsed().as_millis() as u64;
+
+        // 6. mask.
+        match executed {
+            Ok(Output::Sql(raw)) => {
+                let rows: Vec<Vec<Value>> = raw
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        row.iter().zip(&raw.columns).map(|(v, c)| masker.mask_cell(&c.name, v, &mut counts)).collect()
+                    })
+                    .collect();
+                out.status = CallStatus::Completed;
+                out.sql = Some(SqlResult {
+                    row_count: rows.len(),
+                    rows,
+                    columns: raw.columns,
+                    rows_affected: raw.rows_affected,
+                    truncated: raw.truncated.is_some(),
+                    truncation: raw.truncated,
+                    binary_values: raw.binary_values,
+                });
+            }
+            Err(e) => {
+                // Database errors can echo values (`Key (email)=(…) already exists`): mask them too.
+                out.status = CallStatus::Error;
+                out.message = Some(masker.mask_text(&e.to_string(), &mut counts).into_owned());
+            }
+        }
+        out.masked = counts;
+
+        // 7. record; a result that cannot be recorded is not returned.
+        self.record_result(&mut out, Some(exec_ms)).await?;
+        Ok(out)
+    }
+
+    async fn record_result(&self, out: &mut ToolOutcome, exec_ms: Option<u64>) -> Result<()> {
+        self.recorder
+            .append(
+                &out.session_id,
+                Some(&out.call_id),
+                EventKind::Result,
+                &json!({
+                    "status": out.status,
+                    "rule": out.rule,
+                    "message": out.message,
+                    "sql": out.sql,
+                    "masked": out.masked,
+                    "exec_ms": exec_ms,
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Classify and decide one SQL call (pure).
+pub fn dry_run_sql(
+    policies: &PolicySet,
+    config: &Config,
+    conn: &ConnectionConfig,
+    identity: &Identity,
+    connection: &str,
+    sql: &str,
+) -> (SqlClassification, Decision) {
+    let limits: Limits = config.limits_for(conn);
+    let classification = classify_with_limit(sql, conn.dialect(), limits.max_statement_bytes);
+    let decision = policies.decide(&CallFacts {
+        tool: Tool::SqlQuery,
+        connection,
+        identity,
+        raw: sql,
+        sql: Some(&classification),
+        commands: None,
+        namespace: None,
+        pod: None,
+    });
+    (classification, decision)
+}
+
+/// The first 4 KiB of a refused input, for the record.
+fn preview(text: &str) -> String {
+    let mut end = text.len().min(4096);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

@@ -1,0 +1,172 @@
+//! Airlock's own store. One query layer over `sqlx::Any`: every query is written once with `$n` placeholders,
+//! which both SQLite and Postgres accept; only the migrations differ per backend.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::error::{Error, Result};
+use crate::vault::Secret;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to the store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connect to `url` (`sqlite://path` or `postgres://…`), creating a SQLite file and its directory if
+    /// missing. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str, password: Option<&Secret>) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config {
+                file: "store".into(),
+                key: "store.url".into(),
+                message: "must start with sqlite:// or postgres://".into(),
+            });
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => match password {
+                Some(p) => url_with_password(url, p.expose()),
+                None => url.to_owned(),
+            },
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers (replay UI) run beside the writer; FULL makes each committed event
+                        // durable before the call it records executes; busy_timeout rides out writer contention.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Apply pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The pool, for the store's query modules.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Cheap liveness probe (for `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Close the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Make sure the SQLite file's directory exists and ask SQLite to create the file.
+fn sqlite_url(url: &str) -> Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:"
+        && let Some(dir) = Path::new(file).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("sqlite://{file}?mode=rwc")
+    } else {
+        format!("sqlite://{file}?{query}&mode=rwc")
+    })
+}
+
+/// Insert a password into a `scheme://user@host/...` URL, percent-encoding it.
+pub(crate) fn url_with_password(url: &str, password: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((user, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{scheme}://{user}:{encoded}@{host}{tail}")
+}
+
+/// Milliseconds since the Unix epoch, the store's one time unit.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_is_inserted_and_percent_encoded() {
+        assert_eq!(
+            url_with_password("postgres://app@db:5432/shop?sslmode=require", "p@ss:w/rd"),
+            "postgres://app:p%40ss%3Aw%2Frd@db:5432/shop?sslmode=require"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_is_created_with_its_directory_and_migrates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/nested/airlock.db", dir.path().display());
+        let store = Store::connect(&url, None).await.expect("connects");
+        store.migrate().await.expect("migrates");
+        store.migrate().await.expect("migrating twice is a no-op");
+        store.ping().await.expect("pings");
+        assert!(dir.path().join("nested/airlock.db").exists());
+    }
+}
