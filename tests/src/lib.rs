@@ -83,13 +83,22 @@ pub async fn mysql_db(test: &str) -> Option<TestDb> {
 pub async fn exec(url: &str, sql: &str) {
     if url.starts_with("mysql") {
         let mut c = sqlx::MySqlConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     } else if url.starts_with("sqlite") {
         let mut c = sqlx::SqliteConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     } else {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
 
@@ -97,13 +106,22 @@ pub async fn exec(url: &str, sql: &str) {
 pub async fn count(url: &str, sql: &str) -> i64 {
     if url.starts_with("mysql") {
         let mut c = sqlx::MySqlConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     } else if url.starts_with("sqlite") {
         let mut c = sqlx::SqliteConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     } else {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
 
@@ -117,3 +135,41 @@ mod tests {
         assert_eq!(replace_db("mysql://root@127.0.0.1:3306", "y"), "mysql://root@127.0.0.1:3306/y");
     }
 }
+
+/// A gateway over a temp dir: SQLite store unless `store_url` is given, the shipped policies, and
+/// `connections` (TOML `[connections.*]` tables), with one agent session open.
+pub async fn gateway(
+    store_url: Option<&str>,
+    connections: &str,
+) -> (tempfile::TempDir, gateway_core::pipeline::Gateway, gateway_core::pipeline::Caller) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = match store_url {
+        Some(u) => u.to_owned(),
+        None => format!("sqlite://{}", dir.path().join("airlock.db").display()),
+    };
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let toml = format!("[store]\nurl = \"{store}\"\n[policy]\ndir = \"{}\"\n{connections}\n", policies.display());
+    let config = gateway_core::config::Config::parse(&toml, "test.toml", Vec::new()).expect("config");
+    let gw = gateway_core::pipeline::Gateway::start(config).await.expect("gateway starts");
+    let identity = gateway_core::identity::Identity::agent("test-agent", &["agents"]);
+    let session_id = gw.open_session(&identity, "test", "airlock-tests").await.expect("session");
+    (dir, gw, gateway_core::pipeline::Caller { identity, session_id })
+}
+
+/// Run one `sql_query` through the pipeline.
+pub async fn sql(
+    gw: &gateway_core::pipeline::Gateway,
+    caller: &gateway_core::pipeline::Caller,
+    connection: &str,
+    query: &str,
+) -> gateway_core::pipeline::ToolOutcome {
+    use gateway_core::pipeline::{SqlRequest, ToolRequest};
+    gw.call(caller, ToolRequest::Sql(SqlRequest { connection: connection.into(), query: query.into(), max_rows: None }))
+        .await
+}
+
+/// Seed SQL shared by the target tests: customers with PII and a marker table.
+pub const SEED_SQL: &str = "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100), email VARCHAR(200), ssn VARCHAR(20), note VARCHAR(200));
+INSERT INTO customers VALUES (1, 'Grace Hopper', 'grace.hopper@example.com', '123-45-6789', 'vip');
+INSERT INTO customers VALUES (2, 'Alan Turing', 'alan@example.org', '219-09-9999', 'n');
+INSERT INTO customers VALUES (3, 'Ada Lovelace', 'ada@example.net', '078-05-1120', 'n');";
