@@ -28,6 +28,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub limits: Limits,
     pub masking: MaskingConfig,
+    pub approval: ApprovalConfig,
+    /// People who may approve, and how chat users map to them.
+    pub humans: Vec<HumanConfig>,
     /// Targets agents may reach, by name (the name agents pass as `connection`).
     pub connections: BTreeMap<String, ConnectionConfig>,
 }
@@ -124,6 +127,46 @@ pub struct MaskingConfig {
     pub hash_key: Option<CredentialRef>,
 }
 
+/// How held calls wait.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalConfig {
+    /// How long a held tool call waits (sending progress notifications) before returning `pending_approval`.
+    /// Keep it below the MCP client's read timeout.
+    pub in_call_wait: HumanDuration,
+    /// Longest wait one `await_approval` call may ask for.
+    pub max_await: HumanDuration,
+    /// Channel used when the rule names none.
+    pub default_channel: String,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        Self {
+            in_call_wait: HumanDuration(Duration::from_secs(20)),
+            max_await: HumanDuration(Duration::from_secs(60)),
+            default_channel: "#airlock-approvals".into(),
+        }
+    }
+}
+
+/// A person: their Airlock identity and the chat accounts that act as them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HumanConfig {
+    /// Airlock identity (`alice@example.com`).
+    pub subject: String,
+    /// Groups, e.g. the approver groups named in policies (`dba`, `oncall`) and `admin`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Slack user id (`U012AB3CD`).
+    #[serde(default)]
+    pub slack_user: Option<String>,
+    /// Discord user id.
+    #[serde(default)]
+    pub discord_user: Option<String>,
+}
+
 /// What kind of target a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -211,14 +254,14 @@ impl fmt::Debug for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
         } else {
             let s = ms / 1000;
             match s {
-                s if s != 0 && s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
-                s if s != 0 && s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
-                s if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+                s if s != 0 && s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
+                s if s != 0 && s.is_multiple_of(3_600) => write!(f, "{}h", s / 3_600),
+                s if s != 0 && s.is_multiple_of(60) => write!(f, "{}m", s / 60),
                 s => write!(f, "{s}s"),
             }
         }
@@ -363,6 +406,12 @@ impl Config {
             }
             if c.max_rows == Some(0) {
                 return Err(err(format!("connections.{name}.max_rows"), "must be at least 1".into()));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, h) in self.humans.iter().enumerate() {
+            if h.subject.is_empty() || !seen.insert(h.subject.as_str()) {
+                return Err(err(format!("humans[{i}].subject"), "must be non-empty and unique".into()));
             }
         }
         if self.limits.max_rows == 0 {

@@ -15,26 +15,30 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::approval::Notifier;
+use crate::approval::broker::{NewApproval, arguments_digest};
+use crate::approval::{
+    ApprovalBroker, ApprovalNotice, ApprovalRecord, ApprovalState, ApprovalUpdate, Notifier, VoteDecision, VoteOutcome,
+    VoteSource,
+};
 use crate::classify::SqlClass;
 use crate::classify::sql::{SqlClassification, classify_with_limit};
 use crate::config::{Config, ConnectionConfig, Limits};
 use crate::connector::sql::SqlConnector;
 use crate::connector::{Connector, Execution, Output, SqlColumn, Truncation};
 use crate::error::{Error, Result};
-use crate::identity::{Identity, Tokens};
+use crate::identity::{Identity, IdentityKind, Tokens};
 use crate::mask::{CredentialScrubber, MaskCounts, Masker};
-use crate::policy::{CallFacts, Decision, PolicySet, Tool, Verdict};
+use crate::policy::{ApprovalRequirement, CallFacts, Decision, PolicySet, Tool, Verdict};
 use crate::record::{AUDIT_SESSION, EventKind, Recorder, SessionInfo};
 use crate::store::Store;
 use crate::vault::Vault;
 
 /// The outcome of a governed call, as agents see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Completed,
@@ -67,16 +71,18 @@ pub struct Caller {
 }
 
 /// A `sql_query` call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SqlRequest {
     pub connection: String,
     pub query: String,
     pub max_rows: Option<u32>,
 }
 
-/// A governed tool call.
-#[derive(Debug, Clone)]
+/// A governed tool call. Serialized (exactly) into held approvals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
 pub enum ToolRequest {
+    #[serde(rename = "sql_query")]
     Sql(SqlRequest),
 }
 
@@ -101,35 +107,52 @@ impl ToolRequest {
 }
 
 /// The masked result of a SQL call.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SqlResult {
     pub columns: Vec<SqlColumn>,
     pub rows: Vec<Vec<Value>>,
     pub row_count: usize,
     pub rows_affected: u64,
     pub truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncation: Option<Truncation>,
     pub binary_values: bool,
 }
 
 /// What a call returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolOutcome {
     pub status: CallStatus,
     pub session_id: String,
     pub call_id: String,
     pub replay_url: String,
     /// The deciding rule, when policy decided.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Why the call was blocked / failed / is waiting. Already masked.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlResult>,
     /// What was masked, by detector.
     pub masked: MaskCounts,
+    /// The approval holding (or that held) this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// When a pending approval expires (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    /// Who approved, for calls that ran after approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+}
+
+/// Progress of a held call, for MCP progress notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: f64,
+    pub message: String,
 }
 
 /// A connection as `list_connections` shows it.
@@ -152,6 +175,7 @@ pub struct Gateway {
     scrubber: Arc<CredentialScrubber>,
     hash_key: Vec<u8>,
     notifier: Option<Arc<dyn Notifier>>,
+    broker: ApprovalBroker,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -205,6 +229,7 @@ impl Gateway {
             scrubber: Arc::new(CredentialScrubber::new(vault.values())),
             policies: RwLock::new(Arc::new(policies)),
             tokens: Tokens::new(store.clone()),
+            broker: ApprovalBroker::new(store.clone()),
             recorder,
             store,
             connectors,
@@ -332,6 +357,16 @@ impl Gateway {
 
     /// Run one governed tool call through the pipeline. Never panics and never returns unrecorded output.
     pub async fn call(&self, caller: &Caller, request: ToolRequest) -> ToolOutcome {
+        self.call_with_progress(caller, request, &|_| {}).await
+    }
+
+    /// [`Gateway::call`], reporting progress while the call is held for approval.
+    pub async fn call_with_progress(
+        &self,
+        caller: &Caller,
+        request: ToolRequest,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> ToolOutcome {
         let call_id = new_id();
         let span = tracing::info_span!(
             "tool_call",
@@ -342,7 +377,7 @@ impl Gateway {
             connection = request.connection(),
         );
         let started = Instant::now();
-        let outcome = self.run_pipeline(caller, &call_id, request).instrument(span.clone()).await;
+        let outcome = self.run_pipeline(caller, &call_id, request, progress).instrument(span.clone()).await;
         let _enter = span.enter();
         match outcome {
             Ok(o) => {
@@ -357,33 +392,22 @@ impl Gateway {
             Err(e) => {
                 // Reached only when recording itself failed: the call fails closed and says so.
                 tracing::error!(error = %e, "tool call failed closed");
-                ToolOutcome {
-                    status: CallStatus::Error,
-                    session_id: caller.session_id.clone(),
-                    call_id,
-                    replay_url: self.replay_url(&caller.session_id),
-                    rule: None,
-                    message: Some(format!("{e}; nothing was returned (fail closed)")),
-                    sql: None,
-                    masked: MaskCounts::default(),
-                }
+                let mut out = self.empty_outcome(&caller.session_id, &call_id);
+                out.message = Some(format!("{e}; nothing was returned (fail closed)"));
+                out
             }
         }
     }
 
-    async fn run_pipeline(&self, caller: &Caller, call_id: &str, request: ToolRequest) -> Result<ToolOutcome> {
+    async fn run_pipeline(
+        &self,
+        caller: &Caller,
+        call_id: &str,
+        request: ToolRequest,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<ToolOutcome> {
         let session = caller.session_id.as_str();
-        let ToolRequest::Sql(sql_req) = &request;
-        let mut out = ToolOutcome {
-            status: CallStatus::Error,
-            session_id: session.to_owned(),
-            call_id: call_id.to_owned(),
-            replay_url: format!("{}#call-{call_id}", self.replay_url(session)),
-            rule: None,
-            message: None,
-            sql: None,
-            masked: MaskCounts::default(),
-        };
+        let mut out = self.empty_outcome(session, call_id);
         let scrub_only = Masker::new(&Default::default(), &self.hash_key, self.scrubber.clone())
             .map_err(|e| Error::Mask(e.to_string()))?;
 
@@ -391,7 +415,6 @@ impl Gateway {
         if let Some(token_id) = &caller.identity.token_id
             && !self.tokens.is_active(token_id).await?
         {
-            let msg = "your API token has been revoked; nothing was executed".to_owned();
             self.recorder
                 .append(
                     session,
@@ -400,7 +423,7 @@ impl Gateway {
                     &json!({ "reason": "token revoked", "tool": request.tool().as_str() }),
                 )
                 .await?;
-            out.message = Some(msg);
+            out.message = Some("your API token has been revoked; nothing was executed".to_owned());
             return Ok(out);
         }
 
@@ -437,11 +460,12 @@ impl Gateway {
             self.record_result(&mut out, None).await?;
             return Ok(out);
         }
-        let (Some(conn), Some(connector)) = (connection, self.connectors.get(request.connection())) else {
+        let Some(conn) = connection else {
             return Err(Error::UnknownConnection(request.connection().to_owned()));
         };
 
         // 2. classify and 3. decide (pure, microseconds).
+        let ToolRequest::Sql(sql_req) = &request;
         let policies = self.policies();
         let decide_started = Instant::now();
         let (classification, decision) =
@@ -483,44 +507,39 @@ impl Gateway {
             )
             .await?;
         out.rule = Some(decision.rule.clone());
+        out.masked = counts.clone();
         tracing::debug!(rule = %decision.rule, action = decision.verdict.action().as_str(), decide_us, "decided");
 
         match &decision.verdict {
             Verdict::Block { message } => {
                 out.status = CallStatus::Blocked;
                 out.message = Some(format!("blocked by policy rule {:?}: {message}", decision.rule));
-                out.masked = counts;
                 self.record_result(&mut out, None).await?;
-                return Ok(out);
+                Ok(out)
             }
-            // 4. hold: without a notifier nobody can approve, so the call fails closed.
-            Verdict::RequireApproval(req) if self.notifier.is_none() => {
-                out.status = CallStatus::Error;
-                out.message = Some(format!(
-                    "policy rule {:?} requires approval ({}; approvers: {}), but no approval channel is configured, \
-                     so nothing was executed",
-                    decision.rule,
-                    req.reason,
-                    req.approvers.join(", ")
-                ));
-                out.masked = counts;
-                self.record_result(&mut out, None).await?;
-                return Ok(out);
+            // 4. hold.
+            Verdict::RequireApproval(req) => {
+                let req = req.clone();
+                self.hold(caller, call_id, &request, &statement, &decision, req, out, progress).await
             }
-            Verdict::RequireApproval(_) => {
-                out.status = CallStatus::Error;
-                out.message = Some(format!(
-                    "policy rule {:?} requires approval, and this gateway cannot hold calls for approval yet; \
-                     nothing was executed",
-                    decision.rule
-                ));
-                out.masked = counts;
-                self.record_result(&mut out, None).await?;
-                return Ok(out);
+            Verdict::Allow => {
+                // 5. execute, 6. mask, 7. record.
+                self.execute_and_record(out, conn, &classification, &request, &masker, counts).await
             }
-            Verdict::Allow => {}
         }
+    }
 
+    /// Steps 5–7 for an allowed (or approved) call.
+    async fn execute_and_record(
+        &self,
+        mut out: ToolOutcome,
+        conn: &ConnectionConfig,
+        classification: &SqlClassification,
+        request: &ToolRequest,
+        masker: &Masker,
+        mut counts: MaskCounts,
+    ) -> Result<ToolOutcome> {
+        let ToolRequest::Sql(sql_req) = request;
         // A read-only connection runs one plain statement inside a database-enforced read-only transaction;
         // anything that could end or reconfigure that transaction is refused.
         if conn.read_only
@@ -545,6 +564,10 @@ impl Gateway {
             self.record_result(&mut out, None).await?;
             return Ok(out);
         }
+        let Some(connector) = self.connectors.get(request.connection()) else {
+            return Err(Error::UnknownConnection(request.connection().to_owned()));
+        };
+        let limits = self.config.limits_for(conn);
 
         // 5. execute.
         let max_rows = sql_req.max_rows.map_or(limits.max_rows, |m| m.clamp(1, limits.max_rows));
@@ -586,6 +609,405 @@ impl Gateway {
         Ok(out)
     }
 
+    /// Step 4: persist the approval, ask the humans, and wait in-call (with progress) up to `in_call_wait`.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold(
+        &self,
+        caller: &Caller,
+        call_id: &str,
+        request: &ToolRequest,
+        statement: &str,
+        decision: &Decision,
+        requirement: ApprovalRequirement,
+        mut out: ToolOutcome,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<ToolOutcome> {
+        let Some(notifier) = &self.notifier else {
+            // Nobody can approve: fail closed.
+            out.status = CallStatus::Error;
+            out.message = Some(format!(
+                "policy rule {:?} requires approval ({}; approvers: {}), but no approval channel is configured, \
+                 so nothing was executed",
+                decision.rule,
+                requirement.reason,
+                requirement.approvers.join(", ")
+            ));
+            self.record_result(&mut out, None).await?;
+            return Ok(out);
+        };
+        let channel = requirement.channel.clone().unwrap_or_else(|| self.config.approval.default_channel.clone());
+        let arguments = serde_json::to_value(request).map_err(|e| Error::Record(e.to_string()))?;
+        let rec = self
+            .broker
+            .create(NewApproval {
+                session_id: caller.session_id.clone(),
+                call_id: call_id.to_owned(),
+                requester: caller.identity.clone(),
+                connection: request.connection().to_owned(),
+                tool: request.tool().as_str().to_owned(),
+                arguments,
+                display: statement.to_owned(),
+                rule: decision.rule.clone(),
+                policy_version: decision.policy_version.clone(),
+                requirement: requirement.clone(),
+                channel,
+            })
+            .await?;
+        self.recorder
+            .append(
+                &caller.session_id,
+                Some(call_id),
+                EventKind::ApprovalRequested,
+                &json!({
+                    "approval_id": rec.id, "approvers": requirement.approvers, "quorum": requirement.quorum,
+                    "expires_ms": rec.expires_ms, "digest": rec.digest, "rule": rec.rule, "channel": rec.channel,
+                }),
+            )
+            .await?;
+        let notice = self.notice(&rec);
+        match notifier.request_approval(&notice).await {
+            Ok(Some(reference)) => self.broker.set_notifier_ref(&rec.id, &reference).await?,
+            Ok(None) => {}
+            Err(e) => {
+                // The request could not reach any human: fail closed and say why.
+                self.broker.transition(&rec.id, ApprovalState::Pending, ApprovalState::Expired).await?;
+                out.status = CallStatus::Error;
+                out.message = Some(format!(
+                    "policy rule {:?} requires approval, but the approval request could not be posted ({e}); \
+                     nothing was executed",
+                    decision.rule
+                ));
+                self.record_result(&mut out, None).await?;
+                return Ok(out);
+            }
+        }
+        let waited = self.wait_for_approval(&rec.id, self.config.approval.in_call_wait.0, progress).await?;
+        Ok(self.approval_outcome(waited.as_ref().unwrap_or(&rec)))
+    }
+
+    async fn wait_for_approval(
+        &self,
+        id: &str,
+        wait: std::time::Duration,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Option<ApprovalRecord>> {
+        let total = wait.as_secs_f64();
+        self.broker
+            .wait_settled(id, wait, |remaining| {
+                progress(Progress {
+                    progress: total - remaining.as_secs_f64(),
+                    total,
+                    message: format!("waiting for human approval ({:.0} s left in this call)", remaining.as_secs_f64()),
+                })
+            })
+            .await
+    }
+
+    /// What the agent sees for an approval in its current state.
+    fn approval_outcome(&self, rec: &ApprovalRecord) -> ToolOutcome {
+        let mut out = self.empty_outcome(&rec.session_id, &rec.call_id);
+        out.rule = Some(rec.rule.clone());
+        out.approval_id = Some(rec.id.clone());
+        out.expires_at_ms = Some(rec.expires_ms);
+        match rec.state {
+            ApprovalState::Executed => {
+                if let Some(stored) =
+                    rec.outcome.as_ref().and_then(|o| serde_json::from_value::<ToolOutcome>(o.clone()).ok())
+                {
+                    out = stored;
+                    out.approval_id = Some(rec.id.clone());
+                } else {
+                    out.message = Some("the approved call ran, but its outcome could not be read".into());
+                }
+                out.approved_by =
+                    rec.votes.iter().filter(|v| v.decision == VoteDecision::Approve).map(|v| v.voter.clone()).collect();
+            }
+            ApprovalState::Denied => {
+                let deny = rec.votes.iter().find(|v| v.decision == VoteDecision::Deny);
+                out.status = CallStatus::Denied;
+                out.message = Some(match deny {
+                    Some(v) => format!(
+                        "denied by {}: {}; nothing was executed. Do not retry the same statement.",
+                        v.voter,
+                        v.reason.as_deref().unwrap_or("no reason given")
+                    ),
+                    None => "denied; nothing was executed".into(),
+                });
+            }
+            ApprovalState::Expired => {
+                out.status = CallStatus::Expired;
+                out.message = Some(format!(
+                    "the approval request expired without a decision (approvers: {}); nothing was executed",
+                    rec.requirement.approvers.join(", ")
+                ));
+            }
+            ApprovalState::Pending | ApprovalState::Approved | ApprovalState::Executing => {
+                let approvals = rec.votes.iter().filter(|v| v.decision == VoteDecision::Approve).count();
+                out.status = CallStatus::PendingApproval;
+                out.message = Some(format!(
+                    "held for human approval by policy rule {:?} ({}); {} of {} approval(s) from {} so far. \
+                     Call await_approval with approval_id {:?} to wait for the result; nothing has run yet.",
+                    rec.rule,
+                    rec.requirement.reason,
+                    approvals,
+                    rec.requirement.quorum,
+                    rec.requirement.approvers.join(", "),
+                    rec.id
+                ));
+            }
+        }
+        out
+    }
+
+    /// `await_approval`: wait (capped) for a held call of the caller's and return its outcome.
+    pub async fn await_approval(
+        &self,
+        caller: &Caller,
+        approval_id: &str,
+        wait: Option<std::time::Duration>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> ToolOutcome {
+        let unknown = |msg: String| {
+            let mut o = self.empty_outcome(&caller.session_id, "");
+            o.message = Some(msg);
+            o
+        };
+        let rec = match self.broker.get(approval_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return unknown(format!("unknown approval {approval_id:?}")),
+            Err(e) => return unknown(format!("{e}; try again")),
+        };
+        // Only the requester (or an admin) may see an approval; others learn nothing, not even that it exists.
+        if rec.requester.subject != caller.identity.subject && !caller.identity.groups.iter().any(|g| g == "admin") {
+            return unknown(format!("unknown approval {approval_id:?}"));
+        }
+        let cap = self.config.approval.max_await.0;
+        let wait = wait.unwrap_or(cap).min(cap);
+        match self.wait_for_approval(approval_id, wait, progress).await {
+            Ok(Some(r)) => self.approval_outcome(&r),
+            Ok(None) => unknown(format!("unknown approval {approval_id:?}")),
+            Err(e) => unknown(format!("{e}; try again")),
+        }
+    }
+
+    /// A human's vote (from Slack, Discord, the web or the CLI). Records it, tells the notifier when it decided
+    /// the approval, and starts the approved call.
+    pub async fn vote(
+        self: &Arc<Self>,
+        approval_id: &str,
+        voter: &Identity,
+        decision: VoteDecision,
+        reason: Option<&str>,
+        source: VoteSource,
+    ) -> Result<VoteOutcome> {
+        let before = self.broker.get(approval_id).await?;
+        let outcome = self.broker.vote(approval_id, voter, decision, reason, source).await?;
+        let Some(rec) = before else { return Ok(outcome) };
+        self.recorder
+            .append(
+                &rec.session_id,
+                Some(&rec.call_id),
+                EventKind::ApprovalVote,
+                &json!({
+                    "approval_id": approval_id, "voter": voter.subject, "decision": decision,
+                    "reason": reason, "source": source.as_str(), "outcome": outcome,
+                }),
+            )
+            .await?;
+        if let VoteOutcome::Counted { state, .. } = &outcome
+            && matches!(state, ApprovalState::Approved | ApprovalState::Denied)
+        {
+            self.after_decision(approval_id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Record and announce a decision; start the call when approved.
+    async fn after_decision(self: &Arc<Self>, approval_id: &str) -> Result<()> {
+        let Some(rec) = self.broker.get(approval_id).await? else { return Ok(()) };
+        let deciders: Vec<String> = rec.votes.iter().map(|v| v.voter.clone()).collect();
+        let reason = rec.votes.iter().find(|v| v.decision == VoteDecision::Deny).and_then(|v| v.reason.clone());
+        self.recorder
+            .append(
+                &rec.session_id,
+                Some(&rec.call_id),
+                EventKind::ApprovalDecided,
+                &json!({ "approval_id": rec.id, "state": rec.state, "by": deciders, "reason": reason }),
+            )
+            .await?;
+        if matches!(rec.state, ApprovalState::Denied | ApprovalState::Expired) {
+            // The call's story ends here: record its result.
+            let mut out = self.approval_outcome(&rec);
+            self.record_result(&mut out, None).await?;
+        }
+        self.notify(&rec, NotifyKind::Decided, deciders, reason, None);
+        if rec.state == ApprovalState::Approved {
+            let me = self.clone();
+            let id = rec.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.execute_approved(&id).await {
+                    tracing::error!(approval = %id, error = %e, "approved call failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Run an approved call exactly once: claim it, re-check policy, execute, mask, record, store the outcome.
+    pub async fn execute_approved(self: &Arc<Self>, approval_id: &str) -> Result<()> {
+        if !self.broker.claim_execution(approval_id).await? {
+            return Ok(()); // someone else has it (another click, waiter or replica)
+        }
+        let Some(rec) = self.broker.get(approval_id).await? else { return Ok(()) };
+        let mut out = self.empty_outcome(&rec.session_id, &rec.call_id);
+        out.rule = Some(rec.rule.clone());
+        out.approval_id = Some(rec.id.clone());
+        let request: Option<ToolRequest> = serde_json::from_value(rec.arguments.clone()).ok();
+        let intact = arguments_digest(&rec.tool, &rec.connection, &rec.arguments) == rec.digest;
+        let conn = self.config.connections.get(&rec.connection);
+        let out = match (request, conn, intact) {
+            (Some(request), Some(conn), true) => {
+                // The approval authorises this exact call under today's policy: if policy now blocks it, it does
+                // not run.
+                let ToolRequest::Sql(sql_req) = &request;
+                let (classification, decision) =
+                    dry_run_sql(&self.policies(), &self.config, conn, &rec.requester, &rec.connection, &sql_req.query);
+                let masker = Masker::new(&decision.mask, &self.hash_key, self.scrubber.clone())
+                    .map_err(|e| Error::Mask(e.to_string()))?;
+                if let Verdict::Block { message } = &decision.verdict {
+                    out.status = CallStatus::Blocked;
+                    out.rule = Some(decision.rule.clone());
+                    out.message =
+                        Some(format!("approved, but policy rule {:?} now blocks it: {message}", decision.rule));
+                    self.record_result(&mut out, None).await?;
+                    out
+                } else {
+                    self.execute_and_record(out, conn, &classification, &request, &masker, MaskCounts::default())
+                        .await?
+                }
+            }
+            _ => {
+                out.message = Some("the approved call could not be reconstructed exactly; nothing was executed".into());
+                self.record_result(&mut out, None).await?;
+                out
+            }
+        };
+        let stored = serde_json::to_value(&out).map_err(|e| Error::Record(e.to_string()))?;
+        self.broker.finish_execution(approval_id, &stored).await?;
+        let summary = match (&out.status, &out.sql) {
+            (CallStatus::Completed, Some(sql)) if sql.rows_affected > 0 || sql.row_count == 0 => {
+                format!("completed: {} row(s) affected", sql.rows_affected)
+            }
+            (CallStatus::Completed, Some(sql)) => format!("completed: {} row(s) returned", sql.row_count),
+            (status, _) => format!("{}: {}", status.as_str(), out.message.as_deref().unwrap_or("")),
+        };
+        let deciders = rec.votes.iter().map(|v| v.voter.clone()).collect();
+        self.notify(&rec, NotifyKind::Finished, deciders, None, Some(summary));
+        Ok(())
+    }
+
+    /// One sweep of background duties: expire overdue approvals, and run approved calls nobody claimed
+    /// (e.g. after a restart). `airlock serve` runs it every second.
+    pub async fn sweep(self: &Arc<Self>) -> Result<()> {
+        for id in self.broker.expire_overdue().await? {
+            self.after_decision(&id).await?;
+        }
+        for id in self.broker.approved_unclaimed().await? {
+            self.execute_approved(&id).await?;
+        }
+        Ok(())
+    }
+
+    /// The approval broker.
+    pub fn broker(&self) -> &ApprovalBroker {
+        &self.broker
+    }
+
+    /// The human identity of a chat user, if mapped in `humans`.
+    pub fn human_by_chat(&self, platform: VoteSource, user_id: &str) -> Option<Identity> {
+        self.config
+            .humans
+            .iter()
+            .find(|h| match platform {
+                VoteSource::Slack => h.slack_user.as_deref() == Some(user_id),
+                VoteSource::Discord => h.discord_user.as_deref() == Some(user_id),
+                VoteSource::Web | VoteSource::Cli => h.subject == user_id,
+            })
+            .map(|h| Identity {
+                subject: h.subject.clone(),
+                groups: h.groups.clone(),
+                kind: IdentityKind::Human,
+                token_id: None,
+            })
+    }
+
+    /// The notice humans see for an approval.
+    pub fn notice(&self, rec: &ApprovalRecord) -> ApprovalNotice {
+        let base = self.config.server.public_url.trim_end_matches('/');
+        ApprovalNotice {
+            approval_id: rec.id.clone(),
+            session_id: rec.session_id.clone(),
+            call_id: rec.call_id.clone(),
+            requester: rec.requester.subject.clone(),
+            connection: rec.connection.clone(),
+            tool: rec.tool.clone(),
+            statement: rec.display.clone(),
+            rule: rec.rule.clone(),
+            requirement: rec.requirement.clone(),
+            channel: rec.channel.clone(),
+            created_at_ms: rec.created_ms,
+            expires_at_ms: rec.expires_ms,
+            replay_url: format!("{}#call-{}", self.replay_url(&rec.session_id), rec.call_id),
+            review_url: format!("{base}/approvals/{}", rec.id),
+        }
+    }
+
+    fn notify(
+        &self,
+        rec: &ApprovalRecord,
+        kind: NotifyKind,
+        decided_by: Vec<String>,
+        reason: Option<String>,
+        outcome: Option<String>,
+    ) {
+        let Some(notifier) = self.notifier.clone() else { return };
+        let update = ApprovalUpdate {
+            notice: self.notice(rec),
+            state: rec.state,
+            decided_by,
+            reason,
+            at_ms: crate::store::now_ms(),
+            outcome,
+            notifier_ref: rec.notifier_ref.clone(),
+        };
+        // Posting back is best effort and must not hold up the call.
+        tokio::spawn(async move {
+            let r = match kind {
+                NotifyKind::Decided => notifier.approval_decided(&update).await,
+                NotifyKind::Finished => notifier.call_finished(&update).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!(approval = %update.notice.approval_id, error = %e, "could not post approval update");
+            }
+        });
+    }
+
+    fn empty_outcome(&self, session: &str, call_id: &str) -> ToolOutcome {
+        ToolOutcome {
+            status: CallStatus::Error,
+            session_id: session.to_owned(),
+            call_id: call_id.to_owned(),
+            replay_url: format!("{}#call-{call_id}", self.replay_url(session)),
+            rule: None,
+            message: None,
+            sql: None,
+            masked: MaskCounts::default(),
+            approval_id: None,
+            expires_at_ms: None,
+            approved_by: Vec::new(),
+        }
+    }
+
     async fn record_result(&self, out: &mut ToolOutcome, exec_ms: Option<u64>) -> Result<()> {
         self.recorder
             .append(
@@ -598,12 +1020,19 @@ impl Gateway {
                     "message": out.message,
                     "sql": out.sql,
                     "masked": out.masked,
+                    "approval_id": out.approval_id,
                     "exec_ms": exec_ms,
                 }),
             )
             .await?;
         Ok(())
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum NotifyKind {
+    Decided,
+    Finished,
 }
 
 /// Classify and decide one SQL call (pure).

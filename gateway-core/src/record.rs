@@ -37,6 +37,12 @@ pub enum EventKind {
     Request,
     /// The policy decision for a call.
     Decision,
+    /// A call was held for approval.
+    ApprovalRequested,
+    /// A human voted (or was refused).
+    ApprovalVote,
+    /// The approval was decided: approved, denied or expired.
+    ApprovalDecided,
     /// A chunk of streamed output (SSH / kube).
     Output,
     /// The call's final result (masked), status and counts.
@@ -52,6 +58,9 @@ impl EventKind {
             EventKind::SessionStart => "session_start",
             EventKind::Request => "request",
             EventKind::Decision => "decision",
+            EventKind::ApprovalRequested => "approval_requested",
+            EventKind::ApprovalVote => "approval_vote",
+            EventKind::ApprovalDecided => "approval_decided",
             EventKind::Output => "output",
             EventKind::Result => "result",
             EventKind::AuthFailed => "auth_failed",

@@ -125,17 +125,6 @@ pub async fn count(url: &str, sql: &str) -> i64 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replace_db;
-
-    #[test]
-    fn database_name_is_replaced_keeping_host_and_query() {
-        assert_eq!(replace_db("postgres://u@h:5/postgres?sslmode=disable", "x"), "postgres://u@h:5/x?sslmode=disable");
-        assert_eq!(replace_db("mysql://root@127.0.0.1:3306", "y"), "mysql://root@127.0.0.1:3306/y");
-    }
-}
-
 /// A gateway over a temp dir: SQLite store unless `store_url` is given, the shipped policies, and
 /// `connections` (TOML `[connections.*]` tables), with one agent session open.
 pub async fn gateway(
@@ -173,3 +162,14 @@ pub const SEED_SQL: &str = "CREATE TABLE customers (id INT PRIMARY KEY, name VAR
 INSERT INTO customers VALUES (1, 'Grace Hopper', 'grace.hopper@example.com', '123-45-6789', 'vip');
 INSERT INTO customers VALUES (2, 'Alan Turing', 'alan@example.org', '219-09-9999', 'n');
 INSERT INTO customers VALUES (3, 'Ada Lovelace', 'ada@example.net', '078-05-1120', 'n');";
+
+#[cfg(test)]
+mod tests {
+    use super::replace_db;
+
+    #[test]
+    fn database_name_is_replaced_keeping_host_and_query() {
+        assert_eq!(replace_db("postgres://u@h:5/postgres?sslmode=disable", "x"), "postgres://u@h:5/x?sslmode=disable");
+        assert_eq!(replace_db("mysql://root@127.0.0.1:3306", "y"), "mysql://root@127.0.0.1:3306/y");
+    }
+}

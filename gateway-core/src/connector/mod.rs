@@ -18,7 +18,7 @@ pub enum Execution {
 }
 
 /// Why a result is incomplete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "cap", content = "limit")]
 pub enum Truncation {
     /// More rows than the row cap.
@@ -28,7 +28,7 @@ pub enum Truncation {
 }
 
 /// A result column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SqlColumn {
     pub name: String,
     /// The database's type name (`INT4`, `TEXT`, `BLOB`, ...).

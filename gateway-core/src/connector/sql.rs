@@ -205,13 +205,16 @@ impl Connector for SqlConnector {
     }
 }
 
+/// Reads cell `i` of a row as JSON, flagging values rendered as hex.
+type CellReader<DB> = fn(&<DB as Database>::Row, usize) -> Result<(Value, bool), sqlx::Error>;
+
 /// Stream rows until the caps; the last result set that returned rows wins.
 async fn collect<DB: Database>(
     g: &mut Guarded<DB>,
     sql: &str,
     max_rows: u32,
     limits: &Limits,
-    value: fn(&DB::Row, usize) -> Result<(Value, bool), sqlx::Error>,
+    value: CellReader<DB>,
 ) -> Result<SqlOutput, sqlx::Error>
 where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -305,7 +308,7 @@ fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<(Value, bool), sqlx
         return Ok((Value::Null, false));
     }
     let ty = raw.type_info().name().to_owned();
-    let bytes = raw.as_bytes().map_err(|e| sqlx::Error::Decode(e))?;
+    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
     let (text, binary) = text_value(bytes);
     let Value::String(s) = &text else { return Ok((text, binary)) };
     Ok(match ty.as_str() {

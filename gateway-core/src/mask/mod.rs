@@ -2,6 +2,22 @@
 //!
 //! Detectors find values in free text (validated to keep false positives down); column rules mask a whole
 //! column by name; the gateway's own credential values are always scrubbed whatever the policy says.
+//!
+//! Layout: `validate` (checksums and boundary rules), [`detect`] (prefilter + PII detectors),
+//! `secrets` (keys, tokens, assignments), [`scrub`] (credential scrubbing), [`engine`] (plans, masker,
+//! strategies, counts) and [`stream`] (chunked output).
+
+pub mod detect;
+pub mod engine;
+pub mod scrub;
+mod secrets;
+pub mod stream;
+mod validate;
+
+pub use detect::Finding;
+pub use engine::{COLUMN_REDACTION, ColumnRule, MaskCounts, MaskError, MaskPlan, Masker, validate_column_glob};
+pub use scrub::{CREDENTIAL_REPLACEMENT, CredentialScrubber, MIN_CREDENTIAL_LEN};
+pub use stream::{MaskStream, STREAM_MAX_HELD, STREAM_PEM_MAX, STREAM_TAIL};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,6 +74,11 @@ impl Detector {
         Detector::StripeKey,
         Detector::SecretAssignment,
     ];
+
+    /// Position in [`Detector::ALL`] (used to index per-detector tables).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The snake_case name used in policy files and counts.
     pub fn as_str(self) -> &'static str {
@@ -118,6 +139,3 @@ pub enum Strategy {
     #[default]
     Redact,
 }
-
-mod engine;
-pub use engine::*;

@@ -36,15 +36,19 @@ pub struct CallFacts<'a> {
 }
 
 /// What approval a held call needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApprovalRequirement {
     pub approvers: Vec<String>,
     pub quorum: u32,
-    #[serde(serialize_with = "ser_secs")]
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs", rename = "timeout_s")]
     pub timeout: Duration,
     pub channel: Option<String>,
     /// Why the call is risky (the rule's message or description).
     pub reason: String,
+}
+
+fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    <u64 as serde::Deserialize>::deserialize(d).map(Duration::from_secs)
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
