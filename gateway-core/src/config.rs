@@ -31,6 +31,8 @@ pub struct Config {
     pub approval: ApprovalConfig,
     /// People who may approve, and how chat users map to them.
     pub humans: Vec<HumanConfig>,
+    /// The Slack approval bot; absent: no Slack.
+    pub slack: Option<SlackConfig>,
     /// Targets agents may reach, by name (the name agents pass as `connection`).
     pub connections: BTreeMap<String, ConnectionConfig>,
 }
@@ -148,6 +150,40 @@ impl Default for ApprovalConfig {
             default_channel: "#airlock-approvals".into(),
         }
     }
+}
+
+/// How Slack reaches Airlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlackMode {
+    /// Slack POSTs interactions to `{public_url}/slack/interactions` (needs a public URL).
+    #[default]
+    Http,
+    /// Airlock opens a Socket Mode WebSocket to Slack (no public URL needed; needs `app_token`).
+    Socket,
+}
+
+/// The Slack approval bot.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Bot token (`xoxb-…`), by reference.
+    pub bot_token: CredentialRef,
+    /// Signing secret, by reference; required in `http` mode.
+    #[serde(default)]
+    pub signing_secret: Option<CredentialRef>,
+    /// App-level token (`xapp-…`), by reference; required in `socket` mode.
+    #[serde(default)]
+    pub app_token: Option<CredentialRef>,
+    #[serde(default)]
+    pub mode: SlackMode,
+    /// Slack Web API base URL (tests point it at a local fake).
+    #[serde(default = "default_slack_api")]
+    pub api_base_url: String,
+}
+
+fn default_slack_api() -> String {
+    "https://slack.com/api".into()
 }
 
 /// A person: their Airlock identity and the chat accounts that act as them.
@@ -406,6 +442,17 @@ impl Config {
             }
             if c.max_rows == Some(0) {
                 return Err(err(format!("connections.{name}.max_rows"), "must be at least 1".into()));
+            }
+        }
+        if let Some(slack) = &self.slack {
+            match slack.mode {
+                SlackMode::Http if slack.signing_secret.is_none() => {
+                    return Err(err("slack.signing_secret".into(), "required when slack.mode = \"http\"".into()));
+                }
+                SlackMode::Socket if slack.app_token.is_none() => {
+                    return Err(err("slack.app_token".into(), "required when slack.mode = \"socket\"".into()));
+                }
+                _ => {}
             }
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -213,6 +213,17 @@ impl Gateway {
                 k
             }
         };
+        // Chat credentials are gateway secrets too: resolve them now (start fails if one is missing) so the
+        // scrubber knows them.
+        if let Some(slack) = &config.slack {
+            vault.insert("slack.bot_token", slack.bot_token.resolve("slack.bot_token")?);
+            if let Some(r) = &slack.signing_secret {
+                vault.insert("slack.signing_secret", r.resolve("slack.signing_secret")?);
+            }
+            if let Some(r) = &slack.app_token {
+                vault.insert("slack.app_token", r.resolve("slack.app_token")?);
+            }
+        }
         let mut connectors: BTreeMap<String, Arc<dyn Connector>> = BTreeMap::new();
         for (name, c) in &config.connections {
             let password = c.password.as_ref().map(|r| r.resolve(name)).transpose()?;
