@@ -240,7 +240,11 @@ impl Gateway {
             scrubber: Arc::new(CredentialScrubber::new(vault.values())),
             policies: RwLock::new(Arc::new(policies)),
             tokens: Tokens::new(store.clone()),
-            broker: ApprovalBroker::new(store.clone()),
+            broker: {
+                let broker = ApprovalBroker::new(store.clone());
+                broker.spawn_listener();
+                broker
+            },
             recorder,
             store,
             connectors,

@@ -26,6 +26,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    // Kept for LISTEN/NOTIFY, which needs a dedicated Postgres connection outside the pool.
+    url: String,
 }
 
 impl Store {
@@ -52,6 +54,7 @@ impl Store {
             },
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        let listen_url = url.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
@@ -71,7 +74,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url: listen_url })
     }
 
     /// Apply pending migrations for this backend.
@@ -91,6 +94,11 @@ impl Store {
     /// Which backend this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The connection URL (with password), for dedicated connections such as LISTEN. Never log it.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// Cheap liveness probe (for `/healthz`).

@@ -136,3 +136,61 @@ async fn postgres_store_records_verifiable_chains_and_detects_tampering() {
     let report = gw.recorder().verify(&caller.session_id).await.expect("verify");
     assert_eq!(report.broken.map(|b| b.seq), Some(5));
 }
+
+struct NoopNotifier;
+
+#[gateway_core::approval::async_trait]
+impl gateway_core::approval::Notifier for NoopNotifier {
+    async fn request_approval(
+        &self,
+        _: &gateway_core::approval::ApprovalNotice,
+    ) -> gateway_core::Result<Option<String>> {
+        Ok(None)
+    }
+    async fn approval_decided(&self, _: &gateway_core::approval::ApprovalUpdate) -> gateway_core::Result<()> {
+        Ok(())
+    }
+    async fn call_finished(&self, _: &gateway_core::approval::ApprovalUpdate) -> gateway_core::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn approval_on_one_replica_releases_the_agent_waiting_on_another() {
+    use gateway_core::approval::{VoteDecision, VoteSource};
+    use gateway_core::pipeline::{Gateway, SqlRequest, ToolRequest};
+    use std::sync::Arc;
+    let store = postgres_db().await;
+    let target = postgres_db().await;
+    exec(&target.url, SEED_SQL).await;
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let toml = format!(
+        "[store]\nurl = \"{}\"\n[policy]\ndir = \"{}\"\n[approval]\nin_call_wait = \"30s\"\n{}\n[[humans]]\nsubject = \"alice\"\ngroups = [\"dba\"]\n",
+        store.url,
+        policies.display(),
+        pg_connection(&target.url, "")
+    );
+    let cfg = || gateway_core::config::Config::parse(&toml, "t.toml", Vec::new()).expect("config");
+    let replica_a = Arc::new(Gateway::start(cfg()).await.expect("a").with_notifier(Arc::new(NoopNotifier)));
+    let replica_b = Arc::new(Gateway::start(cfg()).await.expect("b").with_notifier(Arc::new(NoopNotifier)));
+    let agent = gateway_core::identity::Identity::agent("autogen-ci", &["agents"]);
+    let session_id = replica_a.open_session(&agent, "test", "replicas").await.expect("session");
+    let caller = gateway_core::pipeline::Caller { identity: agent, session_id };
+    let a = replica_a.clone();
+    let held = tokio::spawn(async move {
+        let req = SqlRequest { connection: "pg".into(), query: "DELETE FROM customers".into(), max_rows: None };
+        a.call(&caller, ToolRequest::Sql(req)).await
+    });
+    // The approval appears in the shared store; approve it on replica B.
+    let id = loop {
+        if let Some(p) = replica_b.broker().pending(None).await.expect("pending").first() {
+            break p.id.clone();
+        }
+        tokio::task::yield_now().await;
+    };
+    let alice = replica_b.human_by_chat(VoteSource::Web, "alice").expect("alice");
+    replica_b.vote(&id, &alice, VoteDecision::Approve, None, VoteSource::Web).await.expect("vote");
+    let out = held.await.expect("join");
+    assert_eq!(out.status, CallStatus::Completed, "{:?}", out.message);
+    assert_eq!(count(&target.url, "SELECT count(*) FROM customers").await, 0);
+}

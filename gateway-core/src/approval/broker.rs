@@ -209,6 +209,9 @@ pub struct ApprovalBroker {
     wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
 }
 
+/// Postgres NOTIFY channel for approval state changes across replicas.
+const NOTIFY_CHANNEL: &str = "airlock_approvals";
+
 const COLUMNS: &str = "id, session_id, call_id, requester_json, connection, tool, arguments_json, display, digest, \
                        rule, policy_version, requirement_json, channel, created_ms, expires_ms, state, decided_ms, \
                        outcome_json, notifier_ref";
@@ -230,6 +233,42 @@ impl ApprovalBroker {
             Ok(mut m) => m.entry(id.to_owned()).or_default().clone(),
             Err(poisoned) => poisoned.into_inner().entry(id.to_owned()).or_default().clone(),
         }
+    }
+
+    /// Tell other replicas (Postgres store) that `id` changed. Best effort: waiters also re-read every second.
+    async fn announce(&self, id: &str) {
+        if self.store.backend() == crate::store::Backend::Postgres
+            && let Err(e) =
+                sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(id).execute(self.store.pool()).await
+        {
+            tracing::warn!(approval = id, error = %e, "pg_notify failed; other replicas will notice within a second");
+        }
+    }
+
+    /// With a Postgres store, listen for approval changes made by other replicas and wake local waiters at
+    /// once. Reconnects on failure; runs until the runtime stops.
+    pub fn spawn_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.store.backend() != crate::store::Backend::Postgres {
+            return None;
+        }
+        let broker = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(broker.store.url()).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+                            tracing::warn!(error = %e, "LISTEN failed");
+                        } else {
+                            while let Ok(n) = listener.recv().await {
+                                broker.wake(n.payload());
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "approval listener cannot connect; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
     }
 
     /// Wake everyone waiting on `id` in this process.
@@ -336,6 +375,7 @@ impl ApprovalBroker {
         let changed = done.rows_affected() == 1;
         if changed {
             self.wake(id);
+            self.announce(id).await;
         }
         Ok(changed)
     }
@@ -416,6 +456,7 @@ impl ApprovalBroker {
             .execute(self.store.pool())
             .await?;
         self.wake(id);
+        self.announce(id).await;
         Ok(())
     }
 

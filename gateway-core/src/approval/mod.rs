@@ -7,12 +7,13 @@
 
 pub mod broker;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::policy::ApprovalRequirement;
 
+/// Re-exported so notifier implementations need no extra dependency.
+pub use async_trait::async_trait;
 pub use broker::{
     ApprovalBroker, ApprovalRecord, ApprovalState, Vote, VoteDecision, VoteOutcome, VoteRefusal, VoteSource,
 };
