@@ -7,6 +7,9 @@
 //!   MySQL tests print a loud `SKIPPED` line (and `scripts/test` says so in its summary), unless
 //!   `AIRLOCK_TEST_REQUIRE_MYSQL=1`, which turns the skip into a failure.
 
+pub mod airlock;
+pub mod fake_slack;
+
 use sqlx::Connection;
 
 /// A database created for one test; dropped by the server when the test cluster is discarded.

@@ -1,0 +1,159 @@
+//! Administrative subcommands: store migration, tokens, policy checks, session verification. They need the
+//! store (or only the policies), never the targets.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use gateway_core::config::Config;
+use gateway_core::identity::{Identity, Tokens};
+use gateway_core::pipeline::dry_run_sql;
+use gateway_core::record::Recorder;
+use gateway_core::store::Store;
+
+use crate::cli::{PolicyCommand, SessionsCommand, TokenCommand};
+
+/// Open (and migrate) the configured store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let password = config.store.password.as_ref().map(|r| r.resolve("store")).transpose()?;
+    let store = Store::connect(&config.store.url, password.as_ref())
+        .await
+        .with_context(|| format!("cannot open the store {}", config.store.url))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// `airlock migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    store.close().await;
+    println!("store {} is up to date", config.store.url);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `airlock token …`.
+pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let tokens = Tokens::new(store.clone());
+    let code = match command {
+        TokenCommand::Create { name, groups } => {
+            let new = tokens.create(&name, &groups).await?;
+            eprintln!(
+                "Created token {} for {:?} (groups: {}). It is shown only once; keep it in a secret store:",
+                new.info.id,
+                new.info.name,
+                if groups.is_empty() { "none".to_owned() } else { groups.join(", ") }
+            );
+            println!("{}", new.token);
+            ExitCode::SUCCESS
+        }
+        TokenCommand::List => {
+            let list = tokens.list().await?;
+            if list.is_empty() {
+                println!("no tokens; create one with `airlock token create --name <agent>`");
+            } else {
+                println!("{:<14} {:<24} {:<24} {:<14} status", "id", "name", "groups", "created_ms");
+                for t in list {
+                    let status = match t.revoked_ms {
+                        Some(ms) => format!("revoked at {ms}"),
+                        None => "active".to_owned(),
+                    };
+                    println!("{:<14} {:<24} {:<24} {:<14} {status}", t.id, t.name, t.groups.join(","), t.created_ms);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        TokenCommand::Revoke { id_or_name } => {
+            let n = tokens.revoke(&id_or_name).await?;
+            if n == 0 {
+                eprintln!("no active token has id or name {id_or_name:?}");
+                ExitCode::FAILURE
+            } else {
+                println!("revoked {n} token(s); sessions using them are refused from their next call");
+                ExitCode::SUCCESS
+            }
+        }
+    };
+    store.close().await;
+    Ok(code)
+}
+
+/// `airlock policy …`.
+pub fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Check { dir } => {
+            let dir = dir.as_deref().unwrap_or(&config.policy.dir);
+            let set = gateway_core::policy::load_dir(dir)?;
+            println!("{}: {} rule(s) valid, policy version {}", dir.display(), set.rules().len(), set.version());
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Test { connection, sql, subject, groups } => {
+            let set = gateway_core::policy::load_dir(&config.policy.dir)?;
+            let conn = config.connections.get(&connection).with_context(|| {
+                format!(
+                    "connection {connection:?} is not configured (known: {})",
+                    config.connections.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let identity = Identity::agent(subject, &groups);
+            let (classification, decision) = dry_run_sql(&set, config, conn, &identity, &connection, &sql);
+            let classes: Vec<&str> = classification.classes.iter().map(|c| c.as_str()).collect();
+            println!("connection: {connection} ({})", conn.kind.as_str());
+            println!("caller: {} (groups: {})", identity.subject, identity.groups.join(", "));
+            println!("classification: {}", classes.join(", "));
+            println!("statements: {}", classification.statements);
+            if !classification.tables.is_empty() {
+                println!("tables: {}", classification.tables.iter().cloned().collect::<Vec<_>>().join(", "));
+            }
+            if !classification.functions.is_empty() {
+                println!("functions: {}", classification.functions.iter().cloned().collect::<Vec<_>>().join(", "));
+            }
+            if let Some(e) = &classification.parse_error {
+                println!("parse error: {e}");
+            }
+            print!("{}", decision.explain());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `airlock sessions …`.
+pub async fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Result<ExitCode> {
+    let SessionsCommand::Verify { id, all } = command;
+    let store = open_store(config).await?;
+    let recorder = Recorder::new(store.clone());
+    let ids = match (id, all) {
+        (Some(id), _) => vec![id],
+        (None, _) => recorder.session_ids().await?,
+    };
+    let mut broken = 0usize;
+    for id in &ids {
+        let report = recorder.verify(id).await?;
+        match &report.broken {
+            None if report.events == 0 && !all => {
+                println!("{id}: no events (unknown session?)");
+                broken += 1;
+            }
+            None => println!("{id}: ok ({} events, head {})", report.events, report.head.as_deref().unwrap_or("-")),
+            Some(link) => {
+                println!("{id}: BROKEN at event {}: {}", link.seq, link.reason);
+                broken += 1;
+            }
+        }
+    }
+    store.close().await;
+    if broken > 0 {
+        eprintln!("{broken} of {} session(s) failed verification", ids.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    if all {
+        println!("{} session(s) verified", ids.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Load the configuration, saying which file when it fails.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("cannot load configuration from {}", path.display()))
+}

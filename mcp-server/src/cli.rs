@@ -1,0 +1,122 @@
+//! The command line: one clap struct per subcommand, parsed once in `main`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Airlock: the gateway between AI agents and your production databases.
+///
+/// Agents (AutoGen, any MCP client) call Airlock's MCP tools; every call is authenticated, classified, decided
+/// by policy, executed with credentials the agent never sees, masked, and recorded in a verifiable session.
+///
+/// Quick start: `airlock demo` creates ./airlock-demo/ with a seeded shop database and prints how to connect.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (airlock.toml). Every key can be overridden with AIRLOCK_<SECTION>__<KEY> variables.
+    #[arg(long, global = true, env = "AIRLOCK_CONFIG", default_value = "airlock.toml", value_name = "PATH")]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over streamable HTTP on /mcp (bearer tokens required), with /healthz.
+    Serve,
+    /// Serve MCP to one client over stdin/stdout; the agent's token comes from AIRLOCK_TOKEN.
+    Mcp(McpArgs),
+    /// Create (or reuse) ./airlock-demo/ with a seeded shop database and an agent token, then serve it.
+    Demo(DemoArgs),
+    /// Create or upgrade Airlock's store (SQLite or Postgres) and exit.
+    Migrate,
+    /// Manage agent API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Validate policies, or see what a call would get.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Inspect recorded sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Use the stdio transport (the only one `airlock mcp` offers; use `airlock serve` for HTTP).
+    #[arg(long, required = true)]
+    pub stdio: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory of the demo (created on first run, reused afterwards).
+    #[arg(long, default_value = "airlock-demo", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Prepare the directory and print the instructions, but do not start the server.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Print the shop's seed SQL (portable: SQLite, Postgres, MySQL) and exit; compose.yaml seeds its demo
+    /// Postgres with it.
+    #[arg(long, hide = true)]
+    pub print_seed_sql: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only a hash is stored).
+    Create {
+        /// Name of the agent; it becomes the identity's subject in policies and records.
+        #[arg(long)]
+        name: String,
+        /// Group of the agent (repeat for several); policies can match on groups.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id or name; open sessions using it are cut off at their next call.
+    Revoke {
+        /// Token id or name.
+        id_or_name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load and validate every policy file; exit non-zero with the first error.
+    Check {
+        /// Policy directory (default: `policy.dir` from the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show the decision a SQL call would get, without executing or recording it.
+    Test {
+        /// Connection name from the configuration.
+        #[arg(long)]
+        connection: String,
+        /// The SQL statement to judge.
+        #[arg(long)]
+        sql: String,
+        /// Subject of the caller (an agent token's name).
+        #[arg(long, default_value = "policy-test")]
+        subject: String,
+        /// Group of the caller (repeat for several).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Verify the hash chain of one session, or of all of them; exit non-zero when a chain is broken.
+    Verify {
+        /// Session id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Verify every session in the store.
+        #[arg(long)]
+        all: bool,
+    },
+}
