@@ -491,34 +491,27 @@ impl Gateway {
         let mut counts = MaskCounts::default();
         let statement = masker.mask_text(&sql_req.query, &mut counts).into_owned();
 
-        // The request and the decision are durable before anything executes.
+        // The request and the decision are durable (one commit) before anything executes.
+        let request_event = json!({
+            "tool": request.tool().as_str(),
+            "connection": request.connection(),
+            "statement": statement,
+            "max_rows": sql_req.max_rows,
+            "identity": caller.identity,
+            "classification": classification,
+        });
+        let decision_event = json!({
+            "verdict": decision.verdict,
+            "rule": decision.rule,
+            "applied": decision.applied,
+            "policy_version": decision.policy_version,
+            "decide_us": decide_us,
+        });
         self.recorder
-            .append(
+            .append_all(
                 session,
                 Some(call_id),
-                EventKind::Request,
-                &json!({
-                    "tool": request.tool().as_str(),
-                    "connection": request.connection(),
-                    "statement": statement,
-                    "max_rows": sql_req.max_rows,
-                    "identity": caller.identity,
-                    "classification": classification,
-                }),
-            )
-            .await?;
-        self.recorder
-            .append(
-                session,
-                Some(call_id),
-                EventKind::Decision,
-                &json!({
-                    "verdict": decision.verdict,
-                    "rule": decision.rule,
-                    "applied": decision.applied,
-                    "policy_version": decision.policy_version,
-                    "decide_us": decide_us,
-                }),
+                &[(EventKind::Request, &request_event), (EventKind::Decision, &decision_event)],
             )
             .await?;
         out.rule = Some(decision.rule.clone());

@@ -300,48 +300,72 @@ impl Recorder {
         kind: EventKind,
         payload: &Value,
     ) -> Result<(i64, String)> {
-        let payload = canonical_json(payload);
+        self.append_all(session_id, call_id, &[(kind, payload)]).await
+    }
+
+    /// Append several events of one call in a single transaction (one commit, one fsync): they become durable
+    /// together, in order. Returns the last event's sequence number and hash.
+    pub async fn append_all(
+        &self,
+        session_id: &str,
+        call_id: Option<&str>,
+        events: &[(EventKind, &Value)],
+    ) -> Result<(i64, String)> {
+        let payloads: Vec<(EventKind, String)> = events.iter().map(|(k, p)| (*k, canonical_json(p))).collect();
         let slot = {
             let mut heads = self.heads.lock().map_err(|_| Error::Record("recorder lock poisoned".into()))?;
             heads.entry(session_id.to_owned()).or_default().clone()
         };
         let mut head = slot.lock().await;
         for _attempt in 0..8 {
-            let (prev_seq, prev_hash) = match head.as_ref() {
+            let (mut seq, mut prev_hash) = match head.as_ref() {
                 Some(h) => (h.seq, h.hash.clone()),
                 None => self.load_head(session_id).await?,
             };
-            let seq = prev_seq + 1;
-            let ts = now_ms();
-            let hash = event_hash(&prev_hash, session_id, seq, call_id, ts, kind.as_str(), &payload);
-            let inserted = sqlx::query(
-                "INSERT INTO events (session_id, seq, call_id, ts_ms, kind, payload, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(session_id)
-            .bind(seq)
-            .bind(call_id)
-            .bind(ts)
-            .bind(kind.as_str())
-            .bind(&payload)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(self.store.pool())
-            .await;
-            match inserted {
-                Ok(_) => {
-                    *head = Some(Head { seq, hash: hash.clone() });
-                    return Ok((seq, hash));
-                }
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    // Another replica appended to this session: reload the head and try again.
-                    *head = None;
-                }
-                Err(e) => {
-                    *head = None;
-                    return Err(e.into());
+            let mut tx = self.store.pool().begin().await?;
+            let mut conflict = false;
+            for (kind, payload) in &payloads {
+                seq += 1;
+                let ts = now_ms();
+                let hash = event_hash(&prev_hash, session_id, seq, call_id, ts, kind.as_str(), payload);
+                let inserted = sqlx::query(
+                    "INSERT INTO events (session_id, seq, call_id, ts_ms, kind, payload, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(session_id)
+                .bind(seq)
+                .bind(call_id)
+                .bind(ts)
+                .bind(kind.as_str())
+                .bind(payload)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => prev_hash = hash,
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                        conflict = true;
+                        break;
+                    }
+                    Err(e) => {
+                        *head = None;
+                        return Err(e.into());
+                    }
                 }
             }
+            if conflict {
+                // Another replica appended to this session: reload the head and try again.
+                drop(tx);
+                *head = None;
+                continue;
+            }
+            if let Err(e) = tx.commit().await {
+                *head = None;
+                return Err(e.into());
+            }
+            *head = Some(Head { seq, hash: prev_hash.clone() });
+            return Ok((seq, prev_hash));
         }
         Err(Error::Record(format!("session {session_id}: chain head kept moving; gave up after 8 attempts")))
     }

@@ -1,8 +1,10 @@
 //! Classification: what a call would do, in terms the policy engine matches on.
 //!
-//! SQL goes through `sqlparser` with the connection's dialect ([`sql`]); what cannot be parsed is
-//! classified [`SqlClass::Unparsed`] and treated as risky by the shipped policy (fail closed).
+//! SQL goes through `sqlparser` with the connection's dialect ([`sql`]); shell command lines go through a bash
+//! parser that sees every command that would run ([`shell`]). What cannot be parsed or resolved is classified
+//! `unparsed` and treated as risky by the shipped policy (fail closed).
 
+pub mod shell;
 pub mod sql;
 
 use schemars::JsonSchema;
