@@ -46,10 +46,14 @@ impl Store {
                 message: "must start with sqlite:// or postgres://".into(),
             });
         };
-        let url = match backend {
+        let (url, synchronous) = match backend {
             Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => (url.to_owned(), "FULL"),
+        };
+        let url = match backend {
+            Backend::Sqlite => url,
             Backend::Postgres => match password {
-                Some(p) => url_with_password(url, p.expose()),
+                Some(p) => url_with_password(&url, p.expose()),
                 None => url.to_owned(),
             },
         };
@@ -64,10 +68,14 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers (replay UI) run beside the writer; FULL makes each committed event
-                        // durable before the call it records executes; busy_timeout rides out writer contention.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
-                            .await?;
+                        // WAL lets readers (replay UI) run beside the writer; FULL (the default) makes each
+                        // committed event durable on disk before the call it records executes; NORMAL keeps it
+                        // safe from a crash of Airlock but not of the machine. busy_timeout rides out writer
+                        // contention.
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                        )))
+                        .await?;
                     }
                     Ok(())
                 })
@@ -113,8 +121,9 @@ impl Store {
     }
 }
 
-/// Make sure the SQLite file's directory exists and ask SQLite to create the file.
-fn sqlite_url(url: &str) -> Result<String> {
+/// Make sure the SQLite file's directory exists and ask SQLite to create the file. Airlock's own URL
+/// parameter `synchronous=full|normal` (default full) is taken out here and applied as a pragma.
+fn sqlite_url(url: &str) -> Result<(String, &'static str)> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
     if file != ":memory:"
@@ -123,13 +132,26 @@ fn sqlite_url(url: &str) -> Result<String> {
     {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
     }
-    Ok(if query.contains("mode=") {
-        url.to_owned()
-    } else if query.is_empty() {
-        format!("sqlite://{file}?mode=rwc")
-    } else {
-        format!("sqlite://{file}?{query}&mode=rwc")
-    })
+    let mut synchronous = "FULL";
+    let mut params = Vec::new();
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        match param.split_once('=') {
+            Some(("synchronous", "full")) => synchronous = "FULL",
+            Some(("synchronous", "normal")) => synchronous = "NORMAL",
+            Some(("synchronous", other)) => {
+                return Err(Error::Config {
+                    file: "store".into(),
+                    key: "store.url".into(),
+                    message: format!("synchronous={other}: use full or normal"),
+                });
+            }
+            _ => params.push(param),
+        }
+    }
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    Ok((format!("sqlite://{file}?{}", params.join("&")), synchronous))
 }
 
 /// Insert a password into a `scheme://user@host/...` URL, percent-encoding it.
@@ -165,6 +187,15 @@ mod tests {
             url_with_password("postgres://app@db:5432/shop?sslmode=require", "p@ss:w/rd"),
             "postgres://app:p%40ss%3Aw%2Frd@db:5432/shop?sslmode=require"
         );
+    }
+
+    #[test]
+    fn sqlite_synchronous_parameter_is_taken_out_of_the_url() {
+        let (url, sync) = sqlite_url("sqlite://x.db?synchronous=normal").expect("parses");
+        assert_eq!((url.as_str(), sync), ("sqlite://x.db?mode=rwc", "NORMAL"));
+        let (url, sync) = sqlite_url("sqlite://x.db").expect("parses");
+        assert_eq!((url.as_str(), sync), ("sqlite://x.db?mode=rwc", "FULL"));
+        assert!(sqlite_url("sqlite://x.db?synchronous=off").is_err());
     }
 
     #[tokio::test]

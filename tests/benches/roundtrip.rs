@@ -97,7 +97,7 @@ async fn direct(url: &str, concurrency: usize, calls: usize) -> Stats {
 
 fn row(label: &str, concurrency: usize, s: &Stats) {
     println!(
-        "{label:<28} {concurrency:>11} {:>10.2} {:>10.2} {:>10.0}",
+        "{label:<44} {concurrency:>11} {:>10.2} {:>10.2} {:>10.0}",
         s.p50.as_secs_f64() * 1e3,
         s.p99.as_secs_f64() * 1e3,
         s.per_second
@@ -109,16 +109,27 @@ async fn main() {
     let calls: usize = std::env::var("AIRLOCK_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let db = airlock_tests::postgres_db().await;
     airlock_tests::exec(&db.url, common::SHOP_SQL).await;
-    let airlock = Airlock::new(Target { kind: "postgres", url: db.url.clone() }, None);
-    let token = airlock.create_token("bench", "agents");
-    let server = airlock.serve();
-
+    let store_dir = tempfile::tempdir().unwrap();
+    let pg_store = airlock_tests::postgres_db().await;
+    let stores = [
+        ("sqlite store, synchronous=full", format!("sqlite://{}/full/airlock.db", store_dir.path().display())),
+        (
+            "sqlite store, synchronous=normal",
+            format!("sqlite://{}/normal/airlock.db?synchronous=normal", store_dir.path().display()),
+        ),
+        ("postgres store", pg_store.url.clone()),
+    ];
     println!("sql_query round trip, {calls} calls per run: {QUERY}");
-    println!("(Airlock: MCP streamable HTTP + SQLite store, every call recorded; direct: sqlx simple protocol)");
-    println!("{:<28} {:>11} {:>10} {:>10} {:>10}", "path", "concurrency", "p50 ms", "p99 ms", "calls/s");
+    println!("(Airlock: MCP streamable HTTP, every call recorded; direct: sqlx simple protocol; same Postgres target)");
+    println!("{:<44} {:>11} {:>10} {:>10} {:>10}", "path", "concurrency", "p50 ms", "p99 ms", "calls/s");
     for concurrency in [1, 16] {
-        let a = through_airlock(&server, &token, concurrency, calls).await;
-        row("airlock (MCP over HTTP)", concurrency, &a);
+        for (label, store_url) in &stores {
+            let airlock = Airlock::new(Target { kind: "postgres", url: db.url.clone() }, Some(store_url.clone()));
+            let token = airlock.create_token("bench", "agents");
+            let server = airlock.serve();
+            let a = through_airlock(&server, &token, concurrency, calls).await;
+            row(&format!("airlock, {label}"), concurrency, &a);
+        }
         let d = direct(&db.url, concurrency, calls).await;
         row("direct sqlx", concurrency, &d);
     }
