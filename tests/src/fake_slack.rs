@@ -123,6 +123,61 @@ impl FakeSlack {
     }
 
     /// Calls of one method so far.
+    /// The approval request message's `(channel, ts)` as this fake answered `chat.postMessage`.
+    pub fn request_message(&self) -> (String, String) {
+        let post = self.calls_of("chat.postMessage").into_iter().find(|c| c.body.get("blocks").is_some());
+        let a = post.expect("request posted").answer;
+        (a["channel"].as_str().unwrap_or("").to_owned(), a["ts"].as_str().unwrap_or("").to_owned())
+    }
+
+    /// A `block_actions` payload shaped like Slack's: `user` clicked `action_id` on the request message.
+    pub fn block_actions(&self, user: &str, action_id: &str, approval_id: &str) -> Value {
+        let (channel, ts) = self.request_message();
+        json!({
+            "type": "block_actions",
+            "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0FAKE" },
+            "api_app_id": "A0FAKE",
+            "token": "legacy-verification-token",
+            "container": { "type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false },
+            "trigger_id": "1234567890.0987654321.abcdef0123456789",
+            "team": { "id": "T0FAKE", "domain": "airlock-test" },
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": { "id": channel, "name": "airlock-approvals" },
+            "message": { "type": "message", "ts": ts, "text": "Approval needed" },
+            "state": { "values": {} },
+            "response_url": "https://hooks.slack.com/actions/T0FAKE/1/abc",
+            "actions": [{
+                "action_id": action_id, "block_id": "airlock_decision",
+                "text": { "type": "plain_text", "text": "Approve", "emoji": true },
+                "value": approval_id, "type": "button", "action_ts": "1700000001.000200",
+            }],
+        })
+    }
+
+    /// The `view_submission` of the deny modal that `views.open` number `nth` (0-based) opened, as `user`
+    /// giving `reason`.
+    pub async fn deny_submission(&self, nth: usize, user: &str, reason: &str) -> Value {
+        let opened = self.wait_calls("views.open", nth + 1).await;
+        let view = &opened[nth].body["view"];
+        json!({
+            "type": "view_submission",
+            "team": { "id": "T0FAKE", "domain": "airlock-test" },
+            "user": { "id": user, "username": user.to_lowercase(), "team_id": "T0FAKE" },
+            "api_app_id": "A0FAKE",
+            "token": "legacy-verification-token",
+            "trigger_id": "1234567890.0987654321.fedcba",
+            "view": {
+                "id": "V0FAKE", "team_id": "T0FAKE", "type": "modal",
+                "blocks": view["blocks"], "private_metadata": view["private_metadata"],
+                "callback_id": view["callback_id"],
+                "state": { "values": { "airlock_reason": { "airlock_reason": { "type": "plain_text_input", "value": reason } } } },
+                "hash": "1700000002.abc", "title": view["title"], "submit": view["submit"], "close": view["close"],
+            },
+            "response_urls": [],
+        })
+    }
+
     pub fn calls_of(&self, method: &str) -> Vec<Call> {
         self.calls().into_iter().filter(|c| c.method == method).collect()
     }

@@ -11,7 +11,7 @@ use airlock_tests::fake_slack::{APP_TOKEN, BOT_TOKEN, Call, FakeSlack};
 use approval_bot::slack::{RetryPolicy, SlackBot, signature};
 use gateway_core::approval::ApprovalState;
 use gateway_core::pipeline::{Caller, Gateway, SqlRequest, ToolOutcome, ToolRequest};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// Mapped people: alice (dba), bob (oncall), mallory (not an approver), and a Slack account mapped to the
@@ -154,9 +154,7 @@ impl Env {
 
     /// The request message's `(channel, ts)` as the fake answered it.
     pub fn request_message(&self) -> (String, String) {
-        let post = self.fake.calls_of("chat.postMessage").into_iter().find(|c| c.body.get("blocks").is_some());
-        let a = post.expect("request posted").answer;
-        (a["channel"].as_str().unwrap_or("").to_owned(), a["ts"].as_str().unwrap_or("").to_owned())
+        self.fake.request_message()
     }
 
     /// POST a signed interaction, as Slack does; returns the HTTP status.
@@ -203,27 +201,7 @@ impl Env {
 
     /// A `block_actions` payload shaped like Slack's.
     pub fn block_actions(&self, user: &str, action_id: &str, approval_id: &str) -> Value {
-        let (channel, ts) = self.request_message();
-        json!({
-            "type": "block_actions",
-            "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0FAKE" },
-            "api_app_id": "A0FAKE",
-            "token": "legacy-verification-token",
-            "container": { "type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false },
-            "trigger_id": "1234567890.0987654321.abcdef0123456789",
-            "team": { "id": "T0FAKE", "domain": "airlock-test" },
-            "enterprise": null,
-            "is_enterprise_install": false,
-            "channel": { "id": channel, "name": "airlock-approvals" },
-            "message": { "type": "message", "ts": ts, "text": "Approval needed" },
-            "state": { "values": {} },
-            "response_url": "https://hooks.slack.com/actions/T0FAKE/1/abc",
-            "actions": [{
-                "action_id": action_id, "block_id": "airlock_decision",
-                "text": { "type": "plain_text", "text": "Approve", "emoji": true },
-                "value": approval_id, "type": "button", "action_ts": "1700000001.000200",
-            }],
-        })
+        self.fake.block_actions(user, action_id, approval_id)
     }
 
     /// Submit the deny modal that `views.open` number `nth` (0-based) opened, as `user`, with `reason`.
@@ -233,24 +211,7 @@ impl Env {
 
     /// The `view_submission` payload for [`Env::submit_deny_modal`].
     pub async fn deny_submission(&self, nth: usize, user: &str, reason: &str) -> Value {
-        let opened = self.fake.wait_calls("views.open", nth + 1).await;
-        let view = &opened[nth].body["view"];
-        json!({
-            "type": "view_submission",
-            "team": { "id": "T0FAKE", "domain": "airlock-test" },
-            "user": { "id": user, "username": user.to_lowercase(), "team_id": "T0FAKE" },
-            "api_app_id": "A0FAKE",
-            "token": "legacy-verification-token",
-            "trigger_id": "1234567890.0987654321.fedcba",
-            "view": {
-                "id": "V0FAKE", "team_id": "T0FAKE", "type": "modal",
-                "blocks": view["blocks"], "private_metadata": view["private_metadata"],
-                "callback_id": view["callback_id"],
-                "state": { "values": { "airlock_reason": { "airlock_reason": { "type": "plain_text_input", "value": reason } } } },
-                "hash": "1700000002.abc", "title": view["title"], "submit": view["submit"], "close": view["close"],
-            },
-            "response_urls": [],
-        })
+        self.fake.deny_submission(nth, user, reason).await
     }
 
     /// Wait for the `n`-th ephemeral reply (1-based) and return all so far.
