@@ -65,7 +65,7 @@ fn policy_decision_500_rules(bencher: divan::Bencher<'_, '_>) {
             identity: &identity,
             raw: TYPICAL,
             sql: Some(&classification),
-            commands: None,
+            shell: None,
             namespace: None,
             pod: None,
         }))

@@ -210,13 +210,17 @@ pub enum ConnectionKind {
     Postgres,
     Mysql,
     Sqlite,
+    /// A host reached over SSH (`ssh_run`).
+    Ssh,
+    /// A Kubernetes API server (`kube_exec`).
+    Kubernetes,
 }
 
 impl ConnectionKind {
-    /// The dialect used when the connection does not name one.
+    /// The dialect used when the connection does not name one (SQL kinds; others never parse SQL).
     pub fn default_dialect(self) -> Dialect {
         match self {
-            ConnectionKind::Postgres => Dialect::Postgres,
+            ConnectionKind::Postgres | ConnectionKind::Ssh | ConnectionKind::Kubernetes => Dialect::Postgres,
             ConnectionKind::Mysql => Dialect::Mysql,
             ConnectionKind::Sqlite => Dialect::Sqlite,
         }
@@ -228,6 +232,17 @@ impl ConnectionKind {
             ConnectionKind::Postgres => "postgres",
             ConnectionKind::Mysql => "mysql",
             ConnectionKind::Sqlite => "sqlite",
+            ConnectionKind::Ssh => "ssh",
+            ConnectionKind::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// The one tool that runs on connections of this kind.
+    pub fn tool(self) -> crate::policy::Tool {
+        match self {
+            ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => crate::policy::Tool::SqlQuery,
+            ConnectionKind::Ssh => crate::policy::Tool::SshRun,
+            ConnectionKind::Kubernetes => crate::policy::Tool::KubeExec,
         }
     }
 }
@@ -243,12 +258,40 @@ pub struct ConnectionConfig {
     /// SQL dialect; defaults from `kind`.
     #[serde(default)]
     pub dialect: Option<Dialect>,
-    /// `postgres://user@host:5432/db`, `mysql://user@host:3306/db`, `sqlite://path.db`. No password here:
-    /// use `password`.
+    /// `postgres://user@host:5432/db`, `mysql://user@host:3306/db`, `sqlite://path.db`, `ssh://user@host:22`,
+    /// or the Kubernetes API server `https://host:6443`. No password here: use `password`.
     pub url: String,
-    /// The target password, by reference. Agents never see it; it is scrubbed from every output.
+    /// The target password (SQL, or SSH password authentication), by reference. Agents never see it; it is
+    /// scrubbed from every output.
     #[serde(default)]
     pub password: Option<CredentialRef>,
+    /// SSH: the private key (OpenSSH or PEM format), by reference. Preferred over `password`.
+    #[serde(default)]
+    pub private_key: Option<CredentialRef>,
+    /// SSH: the pinned host key, as a known_hosts key (`ssh-ed25519 AAAA…`) or a fingerprint
+    /// (`SHA256:…`, as `ssh-keygen -lf` prints it). Required: a host that presents another key is refused.
+    #[serde(default)]
+    pub host_key: Option<String>,
+    /// SSH and Kubernetes: time allowed to connect (and authenticate). Default 10s.
+    #[serde(default)]
+    pub connect_timeout: Option<HumanDuration>,
+    /// Kubernetes: the CA certificate(s) that sign the API server's certificate (PEM file). Without it, the
+    /// system's trusted roots apply.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Kubernetes: a bearer token (service account token), by reference.
+    #[serde(default)]
+    pub token: Option<CredentialRef>,
+    /// Kubernetes: a client certificate (PEM file) for mutual TLS, with `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// Kubernetes: the client certificate's private key (PEM), by reference.
+    #[serde(default)]
+    pub client_key: Option<CredentialRef>,
+    /// Kubernetes: namespace globs agents may exec in (`["shop", "prod-*"]`); empty: every namespace. Calls
+    /// elsewhere are refused before policy is consulted.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
     /// Run every statement in a read-only transaction enforced by the database.
     #[serde(default)]
     pub read_only: bool,
@@ -264,6 +307,67 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
+    /// Keys that belong to another kind are errors (a `host_key` on a database is a mistake, not a no-op),
+    /// and each kind's required keys must be there. Returns `(key, message)`.
+    fn validate_kind_keys(&self) -> std::result::Result<(), (&'static str, String)> {
+        let kind = self.kind.as_str();
+        let only = |key: &'static str, set: bool, kinds: &str| {
+            if set { Err((key, format!("only applies to {kinds} connections, not {kind}"))) } else { Ok(()) }
+        };
+        let ssh = self.kind == ConnectionKind::Ssh;
+        let kube = self.kind == ConnectionKind::Kubernetes;
+        if !ssh {
+            only("private_key", self.private_key.is_some(), "ssh")?;
+            only("host_key", self.host_key.is_some(), "ssh")?;
+        }
+        if !kube {
+            only("ca_cert", self.ca_cert.is_some(), "kubernetes")?;
+            only("token", self.token.is_some(), "kubernetes")?;
+            only("client_cert", self.client_cert.is_some(), "kubernetes")?;
+            only("client_key", self.client_key.is_some(), "kubernetes")?;
+            only("namespaces", !self.namespaces.is_empty(), "kubernetes")?;
+        }
+        if ssh || kube {
+            only("dialect", self.dialect.is_some(), "SQL")?;
+            only("read_only", self.read_only, "SQL")?;
+            only("max_rows", self.max_rows.is_some(), "SQL")?;
+        } else {
+            only("connect_timeout", self.connect_timeout.is_some(), "ssh and kubernetes")?;
+        }
+        if ssh {
+            let Some(host_key) = &self.host_key else {
+                return Err((
+                    "host_key",
+                    "required: pin the host's key (`ssh-keyscan -t ed25519 HOST` prints it) so a man in the middle \
+                     is refused"
+                        .into(),
+                ));
+            };
+            if !(host_key.starts_with("SHA256:") || host_key.split_whitespace().count() >= 2) {
+                return Err(("host_key", "expected `ssh-ed25519 AAAA…` or `SHA256:…`".into()));
+            }
+            if self.private_key.is_none() && self.password.is_none() {
+                return Err(("private_key", "an ssh connection needs `private_key` or `password`".into()));
+            }
+            let rest = self.url.trim_start_matches("ssh://");
+            if !rest.contains('@') || rest.ends_with('@') || rest.starts_with('@') {
+                return Err(("url", "expected ssh://USER@HOST[:PORT]".into()));
+            }
+        }
+        if kube {
+            if self.token.is_none() && self.client_cert.is_none() {
+                return Err(("token", "a kubernetes connection needs `token` or `client_cert` + `client_key`".into()));
+            }
+            if self.client_cert.is_some() != self.client_key.is_some() {
+                return Err(("client_key", "`client_cert` and `client_key` go together".into()));
+            }
+            for ns in &self.namespaces {
+                crate::policy::compile_glob(ns).map_err(|e| ("namespaces", format!("bad glob {ns:?}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The connection's SQL dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect.unwrap_or(self.kind.default_dialect())
@@ -427,6 +531,8 @@ impl Config {
                 ConnectionKind::Postgres => c.url.starts_with("postgres://") || c.url.starts_with("postgresql://"),
                 ConnectionKind::Mysql => c.url.starts_with("mysql://") || c.url.starts_with("mariadb://"),
                 ConnectionKind::Sqlite => c.url.starts_with("sqlite:"),
+                ConnectionKind::Ssh => c.url.starts_with("ssh://"),
+                ConnectionKind::Kubernetes => c.url.starts_with("https://") || c.url.starts_with("http://"),
             };
             if !scheme_ok {
                 return Err(err(
@@ -443,6 +549,7 @@ impl Config {
             if c.max_rows == Some(0) {
                 return Err(err(format!("connections.{name}.max_rows"), "must be at least 1".into()));
             }
+            c.validate_kind_keys().map_err(|(key, message)| err(format!("connections.{name}.{key}"), message))?;
         }
         if let Some(slack) = &self.slack {
             match slack.mode {

@@ -42,6 +42,13 @@ pub enum Error {
     #[error("{connection}: {message}")]
     Target { connection: String, message: String },
 
+    /// An SSH host presented a key other than the pinned one: nothing was sent to it.
+    #[error(
+        "{connection}: host key mismatch: the host presented {presented}, but the connection pins {pinned}; \
+             refusing to connect (possible man-in-the-middle, or the host was rebuilt: update host_key)"
+    )]
+    HostKeyMismatch { connection: String, presented: String, pinned: String },
+
     /// The call did not finish within its time limit.
     #[error("{connection}: timed out after {seconds} s")]
     Timeout { connection: String, seconds: u64 },

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use gateway_core::config::Config;
+use gateway_core::config::ConnectionKind;
 use gateway_core::identity::{Identity, Tokens};
-use gateway_core::pipeline::dry_run_sql;
+use gateway_core::pipeline::{Classification, KubeRequest, SqlRequest, SshRequest, ToolRequest, classify_and_decide};
 use gateway_core::record::Recorder;
 use gateway_core::store::Store;
 
@@ -87,7 +88,7 @@ pub fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCod
             println!("{}: {} rule(s) valid, policy version {}", dir.display(), set.rules().len(), set.version());
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Test { connection, sql, subject, groups } => {
+        PolicyCommand::Test { connection, sql, command, namespace, pod, argv, subject, groups } => {
             let set = gateway_core::policy::load_dir(&config.policy.dir)?;
             let conn = config.connections.get(&connection).with_context(|| {
                 format!(
@@ -97,20 +98,62 @@ pub fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCod
             })?;
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
             let identity = Identity::agent(subject, &groups);
-            let (classification, decision) = dry_run_sql(&set, config, conn, &identity, &connection, &sql);
-            let classes: Vec<&str> = classification.classes.iter().map(|c| c.as_str()).collect();
-            println!("connection: {connection} ({})", conn.kind.as_str());
+            let request = match (conn.kind, sql, command) {
+                (ConnectionKind::Ssh, _, Some(command)) => {
+                    ToolRequest::Ssh(SshRequest { connection, command, timeout_s: None })
+                }
+                (ConnectionKind::Ssh, _, None) => anyhow::bail!("an ssh connection is tested with --command \"...\""),
+                (ConnectionKind::Kubernetes, _, _) => {
+                    let (Some(namespace), Some(pod)) = (namespace, pod) else {
+                        anyhow::bail!("a kubernetes connection is tested with --namespace NS --pod POD -- ARGV...");
+                    };
+                    ToolRequest::Kube(KubeRequest {
+                        connection,
+                        namespace,
+                        pod,
+                        container: None,
+                        command: argv,
+                        timeout_s: None,
+                    })
+                }
+                (_, Some(query), _) => ToolRequest::Sql(SqlRequest { connection, query, max_rows: None }),
+                (_, None, _) => anyhow::bail!("a database connection is tested with --sql \"...\""),
+            };
+            let (classification, decision) = classify_and_decide(&set, config, conn, &identity, &request);
+            println!("connection: {} ({})", request.connection(), conn.kind.as_str());
             println!("caller: {} (groups: {})", identity.subject, identity.groups.join(", "));
-            println!("classification: {}", classes.join(", "));
-            println!("statements: {}", classification.statements);
-            if !classification.tables.is_empty() {
-                println!("tables: {}", classification.tables.iter().cloned().collect::<Vec<_>>().join(", "));
-            }
-            if !classification.functions.is_empty() {
-                println!("functions: {}", classification.functions.iter().cloned().collect::<Vec<_>>().join(", "));
-            }
-            if let Some(e) = &classification.parse_error {
-                println!("parse error: {e}");
+            match &classification {
+                Classification::Sql(classification) => {
+                    let classes: Vec<&str> = classification.classes.iter().map(|c| c.as_str()).collect();
+                    println!("classification: {}", classes.join(", "));
+                    println!("statements: {}", classification.statements);
+                    if !classification.tables.is_empty() {
+                        println!("tables: {}", classification.tables.iter().cloned().collect::<Vec<_>>().join(", "));
+                    }
+                    if !classification.functions.is_empty() {
+                        println!(
+                            "functions: {}",
+                            classification.functions.iter().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    if let Some(e) = &classification.parse_error {
+                        println!("parse error: {e}");
+                    }
+                }
+                Classification::Shell(shell) => {
+                    let classes: Vec<String> = shell
+                        .classes
+                        .iter()
+                        .map(|c| {
+                            serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                        })
+                        .collect();
+                    println!("classification: {}", classes.join(", "));
+                    println!("commands: {}", shell.commands.join(", "));
+                    if let Some(e) = &shell.parse_error {
+                        println!("parse error: {e}");
+                    }
+                }
             }
             print!("{}", decision.explain());
             Ok(ExitCode::SUCCESS)

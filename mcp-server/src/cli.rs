@@ -91,14 +91,27 @@ pub enum PolicyCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Show the decision a SQL call would get, without executing or recording it.
+    /// Show the decision a call would get, without executing or recording it: `--sql` for a database,
+    /// `--command` for an ssh host, `--namespace/--pod -- ARGV...` for a cluster.
     Test {
         /// Connection name from the configuration.
         #[arg(long)]
         connection: String,
-        /// The SQL statement to judge.
+        /// The SQL statement to judge (database connections).
         #[arg(long)]
-        sql: String,
+        sql: Option<String>,
+        /// The command line to judge (ssh connections).
+        #[arg(long)]
+        command: Option<String>,
+        /// Namespace (kubernetes connections).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Pod (kubernetes connections).
+        #[arg(long)]
+        pod: Option<String>,
+        /// The argv to judge (kubernetes connections), after `--`.
+        #[arg(last = true)]
+        argv: Vec<String>,
         /// Subject of the caller (an agent token's name).
         #[arg(long, default_value = "policy-test")]
         subject: String,

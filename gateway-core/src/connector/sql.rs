@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Column, Database, Either, Row, TypeInfo, ValueRef};
 
-use super::{Connector, Execution, Output, SqlColumn, SqlOutput, Truncation};
+use super::{ChunkSender, Connector, Execution, Output, SqlColumn, SqlOutput, Truncation};
 use crate::config::{ConnectionConfig, ConnectionKind, Limits};
 use crate::error::{Error, Result};
 use crate::store::url_with_password;
@@ -90,6 +90,9 @@ impl SqlConnector {
                     .read_only(config.read_only)
                     .busy_timeout(Duration::from_secs(5));
                 Pool::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_lazy_with(opts))
+            }
+            ConnectionKind::Ssh | ConnectionKind::Kubernetes => {
+                return Err(Error::Target { connection: name.to_owned(), message: "not a SQL connection".into() });
             }
         };
         Ok(Self { name: name.to_owned(), pool, read_only: config.read_only, mysql_timeout_flavour: AtomicU8::new(0) })
@@ -192,8 +195,10 @@ impl SqlConnector {
 
 #[async_trait]
 impl Connector for SqlConnector {
-    async fn execute(&self, execution: &Execution, limits: &Limits) -> Result<Output> {
-        let Execution::Sql { sql, max_rows } = execution;
+    async fn execute(&self, execution: &Execution, limits: &Limits, _output: ChunkSender) -> Result<Output> {
+        let Execution::Sql { sql, max_rows } = execution else {
+            return Err(Error::InvalidRequest(format!("{} is a SQL connection; use sql_query", self.name)));
+        };
         // The database enforces the timeout too; this outer timer is the backstop (and covers SQLite).
         let backstop = limits.statement_timeout.0 + Duration::from_secs(2);
         match tokio::time::timeout(backstop, self.run(sql, *max_rows, limits)).await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{CallStatus, Caller, Gateway, Progress, ToolOutcome, ToolRequest, dry_run_sql};
+use super::{CallStatus, Caller, Gateway, Progress, ToolOutcome, ToolRequest, classify_and_decide};
 use crate::approval::broker::{NewApproval, arguments_digest};
 use crate::approval::{
     ApprovalBroker, ApprovalNotice, ApprovalRecord, ApprovalState, ApprovalUpdate, VoteDecision, VoteOutcome,
@@ -287,9 +287,8 @@ impl Gateway {
             (Some(request), Some(conn), true) => {
                 // The approval authorises this exact call under today's policy: if policy now blocks it, it does
                 // not run.
-                let ToolRequest::Sql(sql_req) = &request;
                 let (classification, decision) =
-                    dry_run_sql(&self.policies(), &self.config, conn, &rec.requester, &rec.connection, &sql_req.query);
+                    classify_and_decide(&self.policies(), &self.config, conn, &rec.requester, &request);
                 let masker = Masker::new(&decision.mask, &self.hash_key, self.scrubber.clone())
                     .map_err(|e| Error::Mask(e.to_string()))?;
                 if let Verdict::Block { message } = &decision.verdict {
@@ -300,8 +299,16 @@ impl Gateway {
                     self.record_result(&mut out, None).await?;
                     out
                 } else {
-                    self.execute_and_record(out, conn, &classification, &request, &masker, MaskCounts::default())
-                        .await?
+                    self.execute_and_record(
+                        out,
+                        conn,
+                        &classification,
+                        &request,
+                        &masker,
+                        MaskCounts::default(),
+                        &|_| {},
+                    )
+                    .await?
                 }
             }
             _ => {
@@ -312,12 +319,13 @@ impl Gateway {
         };
         let stored = serde_json::to_value(&out).map_err(|e| Error::Record(e.to_string()))?;
         self.broker.finish_execution(approval_id, &stored).await?;
-        let summary = match (&out.status, &out.sql) {
-            (CallStatus::Completed, Some(sql)) if sql.rows_affected > 0 || sql.row_count == 0 => {
+        let summary = match (&out.status, &out.sql, &out.exec) {
+            (CallStatus::Completed, Some(sql), _) if sql.rows_affected > 0 || sql.row_count == 0 => {
                 format!("completed: {} row(s) affected", sql.rows_affected)
             }
-            (CallStatus::Completed, Some(sql)) => format!("completed: {} row(s) returned", sql.row_count),
-            (status, _) => format!("{}: {}", status.as_str(), out.message.as_deref().unwrap_or("")),
+            (CallStatus::Completed, Some(sql), _) => format!("completed: {} row(s) returned", sql.row_count),
+            (status, _, Some(exec)) => format!("{}: {}", status.as_str(), exec.status_line()),
+            (status, _, _) => format!("{}: {}", status.as_str(), out.message.as_deref().unwrap_or("")),
         };
         let deciders = rec.votes.iter().map(|v| v.voter.clone()).collect();
         self.notify(&rec, NotifyKind::Finished, deciders, None, Some(summary));

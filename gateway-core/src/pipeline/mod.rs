@@ -10,8 +10,12 @@
 //! 7. **record** — the masked result is appended to the session's hash chain; if that fails, the result is
 //!    withheld (fail closed).
 
+mod exec;
+
+pub use exec::{ExecResult, quote_argv};
 mod held;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -23,9 +27,12 @@ use tracing::Instrument;
 
 use crate::approval::{ApprovalBroker, Notifier};
 use crate::classify::SqlClass;
+use crate::classify::shell::{ShellClassification, classify_argv, classify_command_line};
 use crate::classify::sql::{SqlClassification, classify_with_limit};
-use crate::config::{Config, ConnectionConfig, Limits};
+use crate::config::{Config, ConnectionConfig, ConnectionKind, Limits};
+use crate::connector::kube::KubeConnector;
 use crate::connector::sql::SqlConnector;
+use crate::connector::ssh::SshConnector;
 use crate::connector::{Connector, Execution, Output, SqlColumn, Truncation};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Tokens};
@@ -76,32 +83,77 @@ pub struct SqlRequest {
     pub max_rows: Option<u32>,
 }
 
+/// An `ssh_run` call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshRequest {
+    pub connection: String,
+    /// The command line, run by the login shell of the remote user.
+    pub command: String,
+    /// Time limit in seconds, at most the connection's `statement_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+}
+
+/// A `kube_exec` call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KubeRequest {
+    pub connection: String,
+    pub namespace: String,
+    pub pod: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The argv, run without a shell (use `["sh", "-c", "…"]` for shell syntax).
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+}
+
 /// A governed tool call. Serialized (exactly) into held approvals.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "tool", rename_all = "snake_case")]
 pub enum ToolRequest {
     #[serde(rename = "sql_query")]
     Sql(SqlRequest),
+    #[serde(rename = "ssh_run")]
+    Ssh(SshRequest),
+    #[serde(rename = "kube_exec")]
+    Kube(KubeRequest),
 }
 
 impl ToolRequest {
-    fn tool(&self) -> Tool {
+    pub fn tool(&self) -> Tool {
         match self {
             ToolRequest::Sql(_) => Tool::SqlQuery,
+            ToolRequest::Ssh(_) => Tool::SshRun,
+            ToolRequest::Kube(_) => Tool::KubeExec,
         }
     }
 
-    fn connection(&self) -> &str {
+    pub fn connection(&self) -> &str {
         match self {
             ToolRequest::Sql(r) => &r.connection,
+            ToolRequest::Ssh(r) => &r.connection,
+            ToolRequest::Kube(r) => &r.connection,
         }
     }
 
-    fn raw(&self) -> &str {
+    /// The statement or command as one line of text (a kube argv is shell-quoted), for policies' `raw_regex`,
+    /// records and approvers.
+    pub fn raw(&self) -> Cow<'_, str> {
         match self {
-            ToolRequest::Sql(r) => &r.query,
+            ToolRequest::Sql(r) => Cow::Borrowed(&r.query),
+            ToolRequest::Ssh(r) => Cow::Borrowed(&r.command),
+            ToolRequest::Kube(r) => Cow::Owned(exec::quote_argv(&r.command)),
         }
     }
+}
+
+/// What the classifier found in a call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Classification {
+    Sql(SqlClassification),
+    Shell(ShellClassification),
 }
 
 /// The masked result of a SQL call.
@@ -132,6 +184,9 @@ pub struct ToolOutcome {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlResult>,
+    /// Output of `ssh_run` / `kube_exec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<exec::ExecResult>,
     /// What was masked, by detector.
     pub masked: MaskCounts,
     /// The approval holding (or that held) this call.
@@ -158,8 +213,13 @@ pub struct Progress {
 pub struct ConnectionInfo {
     pub name: String,
     pub kind: String,
+    /// The tool that runs on it: `sql_query`, `ssh_run` or `kube_exec`.
+    pub tool: String,
     pub description: String,
     pub read_only: bool,
+    /// Kubernetes: the namespace globs agents may exec in (empty: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
 }
 
 /// The gateway: configuration, policies, store and connectors, and the pipeline over them.
@@ -224,8 +284,36 @@ impl Gateway {
         }
         let mut connectors: BTreeMap<String, Arc<dyn Connector>> = BTreeMap::new();
         for (name, c) in &config.connections {
-            let password = c.password.as_ref().map(|r| r.resolve(name)).transpose()?;
-            connectors.insert(name.clone(), Arc::new(SqlConnector::new(name, c, password.as_ref())?));
+            let resolve = |r: &Option<crate::vault::CredentialRef>, key: &str| {
+                r.as_ref().map(|r| r.resolve(&format!("{name}.{key}"))).transpose()
+            };
+            let password = resolve(&c.password, "password")?;
+            let connector: Arc<dyn Connector> = match c.kind {
+                ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
+                    Arc::new(SqlConnector::new(name, c, password.as_ref())?)
+                }
+                ConnectionKind::Ssh => {
+                    let key = resolve(&c.private_key, "private_key")?;
+                    let connector = SshConnector::new(name, c, password.as_ref(), key.as_ref())?;
+                    if let Some(k) = key {
+                        vault.insert(format!("{name}.private_key"), k);
+                    }
+                    Arc::new(connector)
+                }
+                ConnectionKind::Kubernetes => {
+                    let token = resolve(&c.token, "token")?;
+                    let client_key = resolve(&c.client_key, "client_key")?;
+                    let connector = KubeConnector::new(name, c, token.as_ref(), client_key.as_ref())?;
+                    if let Some(t) = token {
+                        vault.insert(format!("{name}.token"), t);
+                    }
+                    if let Some(k) = client_key {
+                        vault.insert(format!("{name}.client_key"), k);
+                    }
+                    Arc::new(connector)
+                }
+            };
+            connectors.insert(name.clone(), connector);
             if let Some(p) = password {
                 vault.insert(name.clone(), p);
             }
@@ -350,8 +438,10 @@ impl Gateway {
             .map(|(name, c)| ConnectionInfo {
                 name: name.clone(),
                 kind: c.kind.as_str().to_owned(),
+                tool: c.kind.tool().as_str().to_owned(),
                 description: c.description.clone(),
                 read_only: c.read_only,
+                namespaces: c.namespaces.clone(),
             })
             .collect()
     }
@@ -366,6 +456,16 @@ impl Gateway {
         let conn =
             self.config.connections.get(connection).ok_or_else(|| Error::UnknownConnection(connection.into()))?;
         Ok(dry_run_sql(&self.policies(), &self.config, conn, identity, connection, sql))
+    }
+
+    /// Classify and decide any call without executing or recording it (`airlock policy test`).
+    pub fn dry_run(&self, identity: &Identity, request: &ToolRequest) -> Result<(Classification, Decision)> {
+        let conn = self
+            .config
+            .connections
+            .get(request.connection())
+            .ok_or_else(|| Error::UnknownConnection(request.connection().into()))?;
+        Ok(classify_and_decide(&self.policies(), &self.config, conn, identity, request))
     }
 
     /// Run one governed tool call through the pipeline. Never panics and never returns unrecorded output.
@@ -441,23 +541,39 @@ impl Gateway {
         }
 
         // Unknown connection or oversized input: recorded and refused before classification.
+        // Unknown connection, wrong tool for it, a namespace the connection excludes, or oversized input:
+        // recorded and refused before classification.
         let connection = self.config.connections.get(request.connection());
         let limits = connection.map(|c| self.config.limits_for(c)).unwrap_or_else(|| self.config.limits.clone());
+        let raw = request.raw();
         let refusal = match connection {
             None => Some(format!(
                 "unknown connection {:?}; call list_connections to see the ones you may use",
                 request.connection()
             )),
-            Some(_) if request.raw().len() > limits.max_statement_bytes => Some(format!(
+            Some(c) if c.kind.tool() != request.tool() => Some(format!(
+                "connection {:?} is a {} connection: use {}, not {}; nothing was executed",
+                request.connection(),
+                c.kind.as_str(),
+                c.kind.tool().as_str(),
+                request.tool().as_str()
+            )),
+            Some(c) if !exec::namespace_allowed(c, &request) => Some(format!(
+                "connection {:?} does not allow namespace {:?} (allowed: {}); nothing was executed",
+                request.connection(),
+                exec::namespace_of(&request).unwrap_or_default(),
+                c.namespaces.join(", ")
+            )),
+            Some(_) if raw.len() > limits.max_statement_bytes => Some(format!(
                 "statement is {} bytes; the limit is {} bytes; nothing was executed",
-                request.raw().len(),
+                raw.len(),
                 limits.max_statement_bytes
             )),
             Some(_) => None,
         };
         if let Some(msg) = refusal {
             let mut counts = MaskCounts::default();
-            let preview = preview(&scrub_only.mask_text(request.raw(), &mut counts));
+            let preview = preview(&scrub_only.mask_text(&raw, &mut counts));
             self.recorder
                 .append(
                     session,
@@ -465,7 +581,7 @@ impl Gateway {
                     EventKind::Request,
                     &json!({
                         "tool": request.tool().as_str(), "connection": request.connection(), "statement": preview,
-                        "statement_bytes": request.raw().len(), "identity": caller.identity,
+                        "statement_bytes": raw.len(), "identity": caller.identity,
                     }),
                 )
                 .await?;
@@ -478,26 +594,35 @@ impl Gateway {
         };
 
         // 2. classify and 3. decide (pure, microseconds).
-        let ToolRequest::Sql(sql_req) = &request;
         let policies = self.policies();
         let decide_started = Instant::now();
-        let (classification, decision) =
-            dry_run_sql(&policies, &self.config, conn, &caller.identity, request.connection(), &sql_req.query);
+        let (classification, decision) = classify_and_decide(&policies, &self.config, conn, &caller.identity, &request);
         let decide_us = decide_started.elapsed().as_micros() as u64;
         let masker = Masker::new(&decision.mask, &self.hash_key, self.scrubber.clone())
             .map_err(|e| Error::Mask(e.to_string()))?;
         let mut counts = MaskCounts::default();
-        let statement = masker.mask_text(&sql_req.query, &mut counts).into_owned();
+        let statement = masker.mask_text(&raw, &mut counts).into_owned();
 
         // The request and the decision are durable (one commit) before anything executes.
-        let request_event = json!({
+        let mut request_event = json!({
             "tool": request.tool().as_str(),
             "connection": request.connection(),
             "statement": statement,
-            "max_rows": sql_req.max_rows,
             "identity": caller.identity,
             "classification": classification,
         });
+        match &request {
+            ToolRequest::Sql(r) => request_event["max_rows"] = json!(r.max_rows),
+            ToolRequest::Ssh(r) => request_event["timeout_s"] = json!(r.timeout_s),
+            ToolRequest::Kube(r) => {
+                request_event["namespace"] = json!(r.namespace);
+                request_event["pod"] = json!(r.pod);
+                request_event["container"] = json!(r.container);
+                request_event["argv"] =
+                    json!(r.command.iter().map(|a| masker.mask_text(a, &mut counts).into_owned()).collect::<Vec<_>>());
+                request_event["timeout_s"] = json!(r.timeout_s);
+            }
+        }
         let decision_event = json!({
             "verdict": decision.verdict,
             "rule": decision.rule,
@@ -530,7 +655,7 @@ impl Gateway {
             }
             Verdict::Allow => {
                 // 5. execute, 6. mask, 7. record.
-                self.execute_and_record(out, conn, &classification, &request, &masker, counts).await
+                self.execute_and_record(out, conn, &classification, &request, &masker, counts, progress).await
             }
         }
     }
@@ -538,14 +663,37 @@ impl Gateway {
     /// Steps 5–7 for an allowed (or approved) call.
     async fn execute_and_record(
         &self,
+        out: ToolOutcome,
+        conn: &ConnectionConfig,
+        classification: &Classification,
+        request: &ToolRequest,
+        masker: &Masker,
+        counts: MaskCounts,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<ToolOutcome> {
+        match (request, classification) {
+            (ToolRequest::Sql(sql_req), Classification::Sql(c)) => {
+                self.execute_sql(out, conn, c, sql_req, masker, counts).await
+            }
+            (ToolRequest::Ssh(_) | ToolRequest::Kube(_), _) => {
+                self.execute_command(out, conn, request, masker, counts, progress).await
+            }
+            (ToolRequest::Sql(_), Classification::Shell(_)) => {
+                Err(Error::InvalidRequest("a SQL call was classified as a shell command".into()))
+            }
+        }
+    }
+
+    /// Steps 5–7 for `sql_query`.
+    async fn execute_sql(
+        &self,
         mut out: ToolOutcome,
         conn: &ConnectionConfig,
         classification: &SqlClassification,
-        request: &ToolRequest,
+        sql_req: &SqlRequest,
         masker: &Masker,
         mut counts: MaskCounts,
     ) -> Result<ToolOutcome> {
-        let ToolRequest::Sql(sql_req) = request;
         // A read-only connection runs one plain statement inside a database-enforced read-only transaction;
         // anything that could end or reconfigure that transaction is refused.
         if conn.read_only
@@ -564,21 +712,24 @@ impl Gateway {
             out.rule = Some("read-only-connection".into());
             out.message = Some(format!(
                 "connection {:?} is read-only: send exactly one statement, without transaction control or SET",
-                request.connection()
+                sql_req.connection
             ));
             out.masked = counts;
             self.record_result(&mut out, None).await?;
             return Ok(out);
         }
-        let Some(connector) = self.connectors.get(request.connection()) else {
-            return Err(Error::UnknownConnection(request.connection().to_owned()));
+        let Some(connector) = self.connectors.get(&sql_req.connection) else {
+            return Err(Error::UnknownConnection(sql_req.connection.clone()));
         };
         let limits = self.config.limits_for(conn);
 
         // 5. execute.
         let max_rows = sql_req.max_rows.map_or(limits.max_rows, |m| m.clamp(1, limits.max_rows));
         let exec_started = Instant::now();
-        let executed = connector.execute(&Execution::Sql { sql: sql_req.query.clone(), max_rows }, &limits).await;
+        // SQL rows come back whole; the chunk channel is for command output only.
+        let (unused, _) = tokio::sync::mpsc::channel(1);
+        let executed =
+            connector.execute(&Execution::Sql { sql: sql_req.query.clone(), max_rows }, &limits, unused).await;
         let exec_ms = exec_started.elapsed().as_millis() as u64;
 
         // 6. mask.
@@ -602,6 +753,10 @@ impl Gateway {
                     binary_values: raw.binary_values,
                 });
             }
+            Ok(Output::Exec(_)) => {
+                out.status = CallStatus::Error;
+                out.message = Some("the SQL connector returned command output".into());
+            }
             Err(e) => {
                 // Database errors can echo values (`Key (email)=(…) already exists`): mask them too.
                 out.status = CallStatus::Error;
@@ -624,6 +779,7 @@ impl Gateway {
             rule: None,
             message: None,
             sql: None,
+            exec: None,
             masked: MaskCounts::default(),
             approval_id: None,
             expires_at_ms: None,
@@ -632,24 +788,65 @@ impl Gateway {
     }
 
     async fn record_result(&self, out: &mut ToolOutcome, exec_ms: Option<u64>) -> Result<()> {
-        self.recorder
-            .append(
-                &out.session_id,
-                Some(&out.call_id),
-                EventKind::Result,
-                &json!({
-                    "status": out.status,
-                    "rule": out.rule,
-                    "message": out.message,
-                    "sql": out.sql,
-                    "masked": out.masked,
-                    "approval_id": out.approval_id,
-                    "exec_ms": exec_ms,
-                }),
-            )
-            .await?;
+        self.record_result_after(out, exec_ms, None).await
+    }
+
+    /// Records the result, preceded in the same commit by `output` (the last frames of command output).
+    async fn record_result_after(
+        &self,
+        out: &mut ToolOutcome,
+        exec_ms: Option<u64>,
+        output: Option<&Value>,
+    ) -> Result<()> {
+        let result = json!({
+            "status": out.status,
+            "rule": out.rule,
+            "message": out.message,
+            "sql": out.sql,
+            // The text is recorded once, in the output events (with its timing), not again here.
+            "exec": out.exec.as_ref().map(exec::ExecResult::summary),
+            "masked": out.masked,
+            "approval_id": out.approval_id,
+            "exec_ms": exec_ms,
+        });
+        let mut events: Vec<(EventKind, &Value)> = Vec::with_capacity(2);
+        if let Some(o) = output {
+            events.push((EventKind::Output, o));
+        }
+        events.push((EventKind::Result, &result));
+        self.recorder.append_all(&out.session_id, Some(&out.call_id), &events).await?;
         Ok(())
     }
+}
+
+/// Classify and decide one call of any tool (pure).
+pub fn classify_and_decide(
+    policies: &PolicySet,
+    config: &Config,
+    conn: &ConnectionConfig,
+    identity: &Identity,
+    request: &ToolRequest,
+) -> (Classification, Decision) {
+    let (shell, namespace, pod) = match request {
+        ToolRequest::Sql(r) => {
+            let (c, d) = dry_run_sql(policies, config, conn, identity, &r.connection, &r.query);
+            return (Classification::Sql(c), d);
+        }
+        ToolRequest::Ssh(r) => (classify_command_line(&r.command), None, None),
+        ToolRequest::Kube(r) => (classify_argv(&r.command), Some(r.namespace.as_str()), Some(r.pod.as_str())),
+    };
+    let raw = request.raw();
+    let decision = policies.decide(&CallFacts {
+        tool: request.tool(),
+        connection: request.connection(),
+        identity,
+        raw: &raw,
+        sql: None,
+        shell: Some(&shell),
+        namespace,
+        pod,
+    });
+    (Classification::Shell(shell), decision)
 }
 
 /// Classify and decide one SQL call (pure).
@@ -669,7 +866,7 @@ pub fn dry_run_sql(
         identity,
         raw: sql,
         sql: Some(&classification),
-        commands: None,
+        shell: None,
         namespace: None,
         pod: None,
     });

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Action, ApprovalSpec, LoadedRule, Rule, Tool, parse_file, selected_detectors};
 use crate::classify::SqlClass;
+use crate::classify::shell::{ShellClass, ShellClassification};
 use crate::classify::sql::SqlClassification;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -29,8 +30,8 @@ pub struct CallFacts<'a> {
     /// The raw statement or command line.
     pub raw: &'a str,
     pub sql: Option<&'a SqlClassification>,
-    /// Names of every command that would run (shell tools).
-    pub commands: Option<&'a [String]>,
+    /// Classes and names of every command that would run (shell tools).
+    pub shell: Option<&'a ShellClassification>,
     pub namespace: Option<&'a str>,
     pub pod: Option<&'a str>,
 }
@@ -153,6 +154,7 @@ struct CompiledRule {
     subjects: Option<GlobSet>,
     groups: Vec<String>,
     sql: u32,
+    shell: u32,
     tables: Option<GlobSet>,
     commands: Option<HashSet<String>>,
     namespaces: Option<GlobSet>,
@@ -198,6 +200,10 @@ fn sql_mask(classes: impl IntoIterator<Item = SqlClass>) -> u32 {
     classes.into_iter().fold(0, |m, c| m | (1 << c as u32))
 }
 
+fn shell_mask(classes: impl IntoIterator<Item = ShellClass>) -> u32 {
+    classes.into_iter().fold(0, |m, c| m | (1 << c as u32))
+}
+
 fn compile_rule(rule: &Rule) -> std::result::Result<CompiledRule, String> {
     let m = &rule.matcher;
     Ok(CompiledRule {
@@ -211,6 +217,7 @@ fn compile_rule(rule: &Rule) -> std::result::Result<CompiledRule, String> {
         subjects: glob_set(&m.subjects)?,
         groups: m.groups.clone(),
         sql: sql_mask(m.sql.iter().copied()),
+        shell: shell_mask(m.shell.iter().copied()),
         tables: glob_set(&m.tables)?,
         commands: (!m.commands.is_empty()).then(|| m.commands.iter().map(|c| c.to_ascii_lowercase()).collect()),
         namespaces: glob_set(&m.namespaces)?,
@@ -258,8 +265,16 @@ impl CompiledRule {
                 return false;
             }
         }
+        if self.shell != 0 {
+            let Some(shell) = f.shell else { return false };
+            let call = shell_mask(shell.classes.iter().copied());
+            let ok = if allow { call != 0 && call & !self.shell == 0 } else { call & self.shell != 0 };
+            if !ok {
+                return false;
+            }
+        }
         if let Some(set) = &self.commands {
-            let Some(cmds) = f.commands else { return false };
+            let Some(cmds) = f.shell.map(|s| &s.commands) else { return false };
             let ok = if allow {
                 !cmds.is_empty() && cmds.iter().all(|c| set.contains(&c.to_ascii_lowercase()))
             } else {

@@ -21,10 +21,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::SqlClass;
+use crate::classify::shell::ShellClass;
 use crate::config::HumanDuration;
 use crate::error::{Error, Result};
 use crate::mask::{Detector, Strategy};
 
+pub(crate) use engine::compile_glob;
 pub use engine::{ApprovalRequirement, CallFacts, Decision, PolicySet, Verdict};
 
 /// The governed tools a rule can name.
@@ -132,6 +134,12 @@ pub struct Match {
     /// Table name globs (`payments.*`, `*users*`): the statement touches at least one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<String>,
+    /// Shell command classes (`ssh_run`, `kube_exec`): `read_only`, `destructive_file`, `power_state`,
+    /// `privilege`, `remote_code`, `network_exfiltration`, `credential_access`, `package_change`, `force_push`,
+    /// `kubectl_delete`, `file_write`, `other`, `unparsed`. Block/approval rules: any class present. Allow
+    /// rules: all classes listed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<ShellClass>,
     /// Shell command names (`rm`, `systemctl`). Block/approval rules: any command present. Allow rules: all
     /// commands listed.
     #[serde(skip_serializing_if = "Vec::is_empty")]

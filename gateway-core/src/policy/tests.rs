@@ -10,16 +10,7 @@ fn set(yaml: &str) -> PolicySet {
 }
 
 fn sql_facts<'a>(identity: &'a Identity, connection: &'a str, raw: &'a str, c: &'a SqlClassification) -> CallFacts<'a> {
-    CallFacts {
-        tool: Tool::SqlQuery,
-        connection,
-        identity,
-        raw,
-        sql: Some(c),
-        commands: None,
-        namespace: None,
-        pod: None,
-    }
+    CallFacts { tool: Tool::SqlQuery, connection, identity, raw, sql: Some(c), shell: None, namespace: None, pod: None }
 }
 
 fn classes(list: &[SqlClass]) -> SqlClassification {

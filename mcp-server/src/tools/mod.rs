@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::request::Parts;
 use gateway_core::identity::Identity;
-use gateway_core::pipeline::{Caller, Gateway, Progress, SqlRequest, ToolRequest};
+use gateway_core::pipeline::{Caller, Gateway, KubeRequest, Progress, SqlRequest, SshRequest, ToolRequest};
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{
     CallToolResult, Implementation, InitializeRequestParams, InitializeResult, ProgressNotificationParam,
@@ -22,14 +22,15 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio_util::task::TaskTracker;
 
-const INSTRUCTIONS: &str = "Airlock is a governed gateway to production databases. Call list_connections first to \
-see which databases you may use, then sql_query with one SQL statement per call. Personal data and secrets in \
-results are masked (e-mails, card numbers, SSNs, phone numbers, IBANs, tokens, password columns). Destructive \
-statements (DROP, TRUNCATE, GRANT, server administration) are blocked; risky ones (UPDATE/DELETE without WHERE, \
-schema changes, several statements at once) need a human's approval: such a call waits a while, then returns \
-status pending_approval with an approval_id to pass to await_approval. A blocked or denied call \
-is an error result naming the policy rule and the reason: adapt the query instead of retrying it unchanged. \
-Every call is recorded; results carry a replay_url.";
+const INSTRUCTIONS: &str = "Airlock is a governed gateway to production databases, hosts and Kubernetes pods. Call \
+list_connections first: each connection says which tool it takes (sql_query for databases, ssh_run for hosts, \
+kube_exec for clusters). Personal data and secrets in results and command output are masked (e-mails, card \
+numbers, SSNs, phone numbers, IBANs, tokens, keys, password columns). Destructive actions (DROP, TRUNCATE, GRANT, \
+rm -rf on system paths, reading credentials, curl | sh) are blocked; risky ones (UPDATE/DELETE without WHERE, \
+schema changes, restarting services, sudo, package installs, commands Airlock cannot classify) need a human's \
+approval: such a call waits a while, then returns status pending_approval with an approval_id to pass to \
+await_approval. A blocked or denied call is an error result naming the policy rule and the reason: adapt the \
+statement or command instead of retrying it unchanged. Every call is recorded; results carry a replay_url.";
 
 /// How the transport identifies the caller.
 #[derive(Debug, Clone)]
@@ -63,10 +64,43 @@ pub struct SqlQueryArgs {
     pub max_rows: Option<u32>,
 }
 
+/// Arguments of `ssh_run`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SshRunArgs {
+    /// Name of an ssh connection, exactly as returned by list_connections (for example "web-1").
+    pub connection: String,
+    /// One shell command line, run by the remote user's shell, e.g. "uptime" or "journalctl -u nginx -n 50
+    /// --no-pager". Read-only diagnostics run at once; anything that changes the host may need approval.
+    pub command: String,
+    /// Time limit in seconds. Optional; the connection's own limit (usually 30) is the maximum.
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+/// Arguments of `kube_exec`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct KubeExecArgs {
+    /// Name of a kubernetes connection, exactly as returned by list_connections (for example "prod-cluster").
+    pub connection: String,
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The container; optional when the pod has one container.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The command as an argv list, run without a shell: ["cat", "/etc/os-release"]. For pipes or redirections
+    /// use ["sh", "-c", "ps aux | head"].
+    pub command: Vec<String>,
+    /// Time limit in seconds. Optional; the connection's own limit (usually 30) is the maximum.
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
 /// Arguments of `await_approval`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AwaitApprovalArgs {
-    /// The approval_id from a pending_approval result of sql_query.
+    /// The approval_id from a pending_approval result of sql_query, ssh_run or kube_exec.
     pub approval_id: String,
     /// How many seconds to wait for the decision. Optional; the gateway caps it (usually at 60).
     #[serde(default)]
@@ -166,6 +200,25 @@ impl AirlockTools {
     }
 }
 
+impl AirlockTools {
+    /// Runs a governed call in its own tracked task: if the client goes away or the server shuts down, the call
+    /// still finishes and is recorded, and shutdown waits for it.
+    async fn run(
+        &self,
+        caller: Caller,
+        request: ToolRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let gateway = self.gateway.clone();
+        let progress = progress_forwarder(ctx);
+        let task = self.calls.spawn(async move { gateway.call_with_progress(&caller, request, &*progress).await });
+        match task.await {
+            Ok(outcome) => Ok(render::outcome(&outcome)),
+            Err(e) => Err(McpError::internal_error(format!("tool call task failed: {e}"), None)),
+        }
+    }
+}
+
 /// Forwards the pipeline's progress (a held call waiting for approval) as MCP progress notifications, when the
 /// client asked for them with a progress token.
 fn progress_forwarder(ctx: &RequestContext<RoleServer>) -> Arc<dyn Fn(Progress) + Send + Sync> {
@@ -190,10 +243,11 @@ fn progress_forwarder(ctx: &RequestContext<RoleServer>) -> Arc<dyn Fn(Progress) 
 #[tool_router]
 impl AirlockTools {
     #[tool(
-        description = "List the database connections you may query through Airlock: name, kind (postgres, mysql or \
-sqlite, which is the SQL dialect to use), description of the data, and whether the connection is read-only. Call \
-this first; pass a name as `connection` to sql_query.",
-        annotations(title = "List database connections", read_only_hint = true, open_world_hint = false)
+        description = "List the connections you may use through Airlock: name, kind (postgres, mysql or sqlite — the \
+SQL dialect to use —, ssh or kubernetes), the tool it takes (sql_query, ssh_run or kube_exec), a description, \
+whether it is read-only, and for clusters the namespaces you may exec in. Call this first; pass a name as \
+`connection` to the tool it names.",
+        annotations(title = "List connections", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_connections(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
         let caller = match self.caller(&ctx).await? {
@@ -233,20 +287,84 @@ recorded session.",
         };
         let request =
             ToolRequest::Sql(SqlRequest { connection: args.connection, query: args.query, max_rows: args.max_rows });
-        // The call runs in its own tracked task: if the client goes away or the server shuts down, the call still
-        // finishes and is recorded, and shutdown waits for it.
-        let gateway = self.gateway.clone();
-        let progress = progress_forwarder(&ctx);
-        let task = self.calls.spawn(async move { gateway.call_with_progress(&caller, request, &*progress).await });
-        match task.await {
-            Ok(outcome) => Ok(render::outcome(&outcome)),
-            Err(e) => Err(McpError::internal_error(format!("tool call task failed: {e}"), None)),
-        }
+        self.run(caller, request, &ctx).await
     }
 
     #[tool(
-        description = "Wait for the human decision on a sql_query call that returned status pending_approval, and \
-get its result: the executed (masked) result once approved, or denied/expired with the approver's reason. Pass the \
+        description = "Run one shell command line on a host (an ssh connection from list_connections) through \
+Airlock and get its stdout, stderr and exit_code. Output is masked before you see it (secrets, keys, tokens, \
+personal data) and capped in size (truncated says so). Every command in the line is checked against policy, \
+including pipelines, ;/&&/|| lists, $(...), sh -c '...' and sudo: read-only diagnostics (uptime, df -h, ps, \
+journalctl -n, cat of logs, ls, grep) run at once; destructive commands (rm -rf on system paths, mkfs, dd to a \
+device), reading credentials (~/.ssh keys, /etc/shadow, env dumps) and curl | sh are blocked; restarts, sudo, \
+package changes, writes and commands Airlock cannot classify need a human's approval: the call waits, then may \
+return status pending_approval with an approval_id for await_approval. A refused call returns an error naming \
+the policy rule and the reason; change the command rather than retrying it. A non-zero exit_code is not a \
+refusal: the command ran. The result has a replay_url of the recorded session.",
+        annotations(
+            title = "Run a command on a host (governed)",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn ssh_run(
+        &self,
+        Parameters(args): Parameters<SshRunArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let caller = match self.caller(&ctx).await? {
+            Ok(c) => c,
+            Err(message) => return Ok(render::refused(&message)),
+        };
+        let request = ToolRequest::Ssh(SshRequest {
+            connection: args.connection,
+            command: args.command,
+            timeout_s: args.timeout_s,
+        });
+        self.run(caller, request, &ctx).await
+    }
+
+    #[tool(
+        description = "Run a command (argv list, no shell) in a Kubernetes pod's container (a kubernetes connection \
+from list_connections) through Airlock and get its stdout, stderr and exit_code. Same rules as ssh_run: output is \
+masked and capped; the argv (and any sh -c script inside it) is checked against policy; read-only diagnostics run \
+at once, destructive and credential-reading commands are blocked, risky ones and some namespaces (kube-system, \
+prod-*) need a human's approval (status pending_approval with an approval_id for await_approval). Use [\"sh\", \
+\"-c\", \"...\"] for pipes. Namespaces outside the connection's list are refused. A non-zero exit_code is not a \
+refusal: the command ran.",
+        annotations(
+            title = "Run a command in a pod (governed)",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn kube_exec(
+        &self,
+        Parameters(args): Parameters<KubeExecArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let caller = match self.caller(&ctx).await? {
+            Ok(c) => c,
+            Err(message) => return Ok(render::refused(&message)),
+        };
+        let request = ToolRequest::Kube(KubeRequest {
+            connection: args.connection,
+            namespace: args.namespace,
+            pod: args.pod,
+            container: args.container,
+            command: args.command,
+            timeout_s: args.timeout_s,
+        });
+        self.run(caller, request, &ctx).await
+    }
+
+    #[tool(
+        description = "Wait for the human decision on a sql_query, ssh_run or kube_exec call that returned status \
+pending_approval, and get its result: the executed (masked) result once approved, or denied/expired with the approver's reason. Pass the \
 approval_id from the pending result. If no decision arrives within wait_s seconds, the result is pending_approval \
 again; call await_approval again later.",
         annotations(title = "Wait for an approval", read_only_hint = true, open_world_hint = false)

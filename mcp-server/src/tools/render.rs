@@ -2,7 +2,7 @@
 //! rendering (one status line, then a small table) for text-only models such as AutoGen's.
 
 use gateway_core::mask::MaskCounts;
-use gateway_core::pipeline::{CallStatus, ConnectionInfo, SqlResult, ToolOutcome};
+use gateway_core::pipeline::{CallStatus, ConnectionInfo, ExecResult, SqlResult, ToolOutcome};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 
@@ -44,6 +44,18 @@ pub fn outcome(o: &ToolOutcome) -> CallToolResult {
             structured["truncation"] = json!(t);
         }
     }
+    if let Some(exec) = &o.exec {
+        structured["stdout"] = json!(exec.stdout);
+        structured["stderr"] = json!(exec.stderr);
+        structured["exit_code"] = json!(exec.exit_code);
+        if let Some(sig) = &exec.signal {
+            structured["signal"] = json!(sig);
+        }
+        structured["truncated"] = json!(exec.truncated);
+        structured["timed_out"] = json!(exec.timed_out);
+        structured["non_utf8"] = json!(exec.non_utf8);
+        structured["duration_ms"] = json!(exec.duration_ms);
+    }
 
     let mut text = status_line(o);
     if let Some(sql) = &o.sql
@@ -51,6 +63,9 @@ pub fn outcome(o: &ToolOutcome) -> CallToolResult {
     {
         text.push('\n');
         text.push_str(&table(sql));
+    }
+    if let Some(exec) = &o.exec {
+        text.push_str(&output_blocks(exec));
     }
     let is_error = !matches!(o.status, CallStatus::Completed | CallStatus::PendingApproval);
     result(text, structured, is_error)
@@ -65,10 +80,12 @@ pub fn connections(list: &[ConnectionInfo], session_id: &str) -> CallToolResult 
     };
     for c in list {
         text.push_str(&format!(
-            "\n- {} ({}{}){}",
+            "\n- {} ({}, use {}{}{}){}",
             c.name,
             c.kind,
+            c.tool,
             if c.read_only { ", read-only" } else { "" },
+            if c.namespaces.is_empty() { String::new() } else { format!(", namespaces {}", c.namespaces.join(" ")) },
             if c.description.is_empty() { String::new() } else { format!(": {}", c.description) }
         ));
     }
@@ -142,6 +159,23 @@ fn status_line(o: &ToolOutcome) -> String {
     line
 }
 
+/// stdout and stderr as fenced blocks (a fence longer than any backtick run inside, so output cannot close it).
+fn output_blocks(exec: &ExecResult) -> String {
+    let mut out = String::new();
+    for (name, text) in [("stdout", &exec.stdout), ("stderr", &exec.stderr)] {
+        if text.is_empty() {
+            if name == "stdout" {
+                out.push_str("\nstdout: (empty)");
+            }
+            continue;
+        }
+        let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        out.push_str(&format!("\n{name}:\n{fence}\n{}\n{fence}", text.trim_end_matches('\n')));
+    }
+    out
+}
+
 fn masked_summary(counts: &MaskCounts) -> String {
     counts.0.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")
 }
@@ -192,6 +226,7 @@ mod tests {
             rule: None,
             message: None,
             sql: None,
+            exec: None,
             masked: MaskCounts::default(),
             approval_id: None,
             expires_at_ms: None,
@@ -211,6 +246,27 @@ mod tests {
         let s = r.structured_content.expect("structured");
         assert_eq!(s["status"], "blocked");
         assert_eq!(s["rule"], "block-destructive-ddl");
+    }
+
+    #[test]
+    fn command_output_renders_fenced_with_exit_status() {
+        let mut o = sample(CallStatus::Completed);
+        o.message = Some("exit 3".into());
+        o.exec = Some(ExecResult {
+            stdout: "has ``` inside\n".into(),
+            stderr: "boom\n".into(),
+            exit_code: Some(3),
+            ..Default::default()
+        });
+        let r = outcome(&o);
+        assert_eq!(r.is_error, Some(false), "a command that ran is not a tool error, whatever its exit status");
+        let text = &r.content[0].as_text().expect("text").text;
+        assert!(text.starts_with("status: completed. exit 3."), "{text}");
+        assert!(text.contains("stdout:\n````\nhas ``` inside\n````"), "{text}");
+        assert!(text.contains("stderr:\n```\nboom\n```"), "{text}");
+        let s = r.structured_content.expect("structured");
+        assert_eq!(s["exit_code"], 3);
+        assert_eq!(s["stderr"], "boom\n");
     }
 
     #[test]
