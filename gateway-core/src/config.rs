@@ -623,6 +623,41 @@ mod tests {
         Vec::new()
     }
 
+    const HOST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+
+    fn conn_err(body: &str) -> String {
+        let text = format!("[connections.web]\n{body}\n");
+        Config::parse(&text, "airlock.toml", no_env()).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn ssh_and_kubernetes_connections_validate_their_keys() {
+        let ssh = "kind = \"ssh\"\nurl = \"ssh://deploy@web-1:22\"\nprivate_key = { file = \"/k\" }";
+        assert_eq!(conn_err(&format!("{ssh}\nhost_key = \"{HOST_KEY}\"")), "", "a complete ssh connection");
+        let e = conn_err(ssh);
+        assert!(e.contains("connections.web.host_key") && e.contains("required"), "{e}");
+        let e = conn_err(&format!("{ssh}\nhost_key = \"nonsense\""));
+        assert!(e.contains("connections.web.host_key"), "{e}");
+        let e =
+            conn_err("kind = \"ssh\"\nurl = \"ssh://web-1\"\npassword = { env = \"P\" }\nhost_key = \"SHA256:abc\"");
+        assert!(e.contains("connections.web.url") && e.contains("USER@HOST"), "{e}");
+        let e = conn_err(&format!("{ssh}\nhost_key = \"{HOST_KEY}\"\nread_only = true"));
+        assert!(e.contains("connections.web.read_only") && e.contains("only applies to SQL"), "{e}");
+        let e = conn_err("kind = \"postgres\"\nurl = \"postgres://u@h/db\"\nhost_key = \"SHA256:abc\"");
+        assert!(e.contains("connections.web.host_key") && e.contains("only applies to ssh"), "{e}");
+
+        let kube = "kind = \"kubernetes\"\nurl = \"https://k8s:6443\"";
+        assert_eq!(conn_err(&format!("{kube}\ntoken = {{ env = \"T\" }}\nnamespaces = [\"prod-*\"]")), "");
+        let e = conn_err(kube);
+        assert!(e.contains("connections.web.token"), "{e}");
+        let e = conn_err(&format!("{kube}\nclient_cert = \"/c.pem\""));
+        assert!(e.contains("connections.web.client_key") && e.contains("go together"), "{e}");
+        let e = conn_err(&format!("{kube}\ntoken = {{ env = \"T\" }}\nnamespaces = [\"[\"]"));
+        assert!(e.contains("connections.web.namespaces"), "{e}");
+        let e = conn_err("kind = \"kubernetes\"\nurl = \"ssh://x@y\"\ntoken = { env = \"T\" }");
+        assert!(e.contains("connections.web.url"), "{e}");
+    }
+
     #[test]
     fn empty_file_gives_defaults() {
         let c = Config::parse("", "airlock.toml", no_env()).expect("defaults");

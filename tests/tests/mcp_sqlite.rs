@@ -35,6 +35,16 @@ async fn tools_are_listed_with_descriptions_and_schemas_over_both_transports() {
         assert_eq!(schema["required"], serde_json::json!(["connection", "query"]), "{label}: {schema}");
         assert!(schema["properties"]["max_rows"].is_object(), "{label}: {schema}");
         assert!(tools.iter().any(|t| t.name == "list_connections"), "{label}");
+        for (name, required) in [
+            ("ssh_run", serde_json::json!(["connection", "command"])),
+            ("kube_exec", serde_json::json!(["connection", "namespace", "pod", "command"])),
+        ] {
+            let tool = tools.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{label}: {name} listed"));
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            assert_eq!(schema["required"], required, "{label}: {schema}");
+            let description = tool.description.as_deref().unwrap_or_default();
+            assert!(description.contains("exit_code") && description.contains("pending_approval"), "{description}");
+        }
         client.cancel().await.unwrap();
     }
 }
@@ -60,7 +70,7 @@ async fn list_connections_shows_the_shop() {
     let r = client.call_tool(rmcp::model::CallToolRequestParams::new("list_connections")).await.unwrap();
     assert_eq!(r.is_error, Some(false));
     assert_eq!(structured(&r)["connections"][0]["name"], "shop");
-    assert!(seen(&r).contains("shop (sqlite)"), "{}", seen(&r));
+    assert!(seen(&r).contains("shop (sqlite, use sql_query)"), "{}", seen(&r));
     client.cancel().await.unwrap();
 }
 

@@ -299,16 +299,8 @@ impl Gateway {
                     self.record_result(&mut out, None).await?;
                     out
                 } else {
-                    self.execute_and_record(
-                        out,
-                        conn,
-                        &classification,
-                        &request,
-                        &masker,
-                        MaskCounts::default(),
-                        &|_| {},
-                    )
-                    .await?
+                    self.execute_and_record(out, &classification, &request, &masker, MaskCounts::default(), &|_| {})
+                        .await?
                 }
             }
             _ => {

@@ -655,7 +655,7 @@ impl Gateway {
             }
             Verdict::Allow => {
                 // 5. execute, 6. mask, 7. record.
-                self.execute_and_record(out, conn, &classification, &request, &masker, counts, progress).await
+                self.execute_and_record(out, &classification, &request, &masker, counts, progress).await
             }
         }
     }
@@ -664,13 +664,15 @@ impl Gateway {
     async fn execute_and_record(
         &self,
         out: ToolOutcome,
-        conn: &ConnectionConfig,
         classification: &Classification,
         request: &ToolRequest,
         masker: &Masker,
         counts: MaskCounts,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<ToolOutcome> {
+        let Some(conn) = self.config.connections.get(request.connection()) else {
+            return Err(Error::UnknownConnection(request.connection().to_owned()));
+        };
         match (request, classification) {
             (ToolRequest::Sql(sql_req), Classification::Sql(c)) => {
                 self.execute_sql(out, conn, c, sql_req, masker, counts).await
