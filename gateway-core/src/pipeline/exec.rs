@@ -289,7 +289,8 @@ impl Gateway {
                 let received = stdout.bytes + stderr.bytes;
                 progress(Progress {
                     progress: received as f64,
-                    total: limits.max_output_bytes as f64,
+                    // How much more will come is unknown: no total (the cap is not a forecast).
+                    total: None,
                     message: format!("{received} bytes of output so far"),
                 });
             }

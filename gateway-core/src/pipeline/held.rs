@@ -114,7 +114,7 @@ impl Gateway {
             .wait_settled(id, wait, |remaining| {
                 progress(Progress {
                     progress: total - remaining.as_secs_f64(),
-                    total,
+                    total: Some(total),
                     message: format!("waiting for human approval ({:.0} s left in this call)", remaining.as_secs_f64()),
                 })
             })
@@ -145,7 +145,7 @@ impl Gateway {
                 out.status = CallStatus::Denied;
                 out.message = Some(match deny {
                     Some(v) => format!(
-                        "denied by {}: {}; nothing was executed. Do not retry the same statement.",
+                        "denied by {}: {}; nothing was executed. Do not send the same call again.",
                         v.voter,
                         v.reason.as_deref().unwrap_or("no reason given")
                     ),
@@ -159,7 +159,25 @@ impl Gateway {
                     rec.requirement.approvers.join(", ")
                 ));
             }
-            ApprovalState::Pending | ApprovalState::Approved | ApprovalState::Executing => {
+            ApprovalState::Approved | ApprovalState::Executing => {
+                // Approved: the call runs (or is about to) exactly once. The agent must wait for it, and must
+                // not be told that nothing ran: it might send the call again.
+                let approvers: Vec<&str> = rec
+                    .votes
+                    .iter()
+                    .filter(|v| v.decision == VoteDecision::Approve)
+                    .map(|v| v.voter.as_str())
+                    .collect();
+                out.status = CallStatus::PendingApproval;
+                out.approved_by = approvers.iter().map(|v| (*v).to_owned()).collect();
+                out.message = Some(format!(
+                    "approved by {}; the call is running now. Call await_approval with approval_id {:?} again for \
+                     its result; do not send the call again.",
+                    approvers.join(", "),
+                    rec.id
+                ));
+            }
+            ApprovalState::Pending => {
                 let approvals = rec.votes.iter().filter(|v| v.decision == VoteDecision::Approve).count();
                 out.status = CallStatus::PendingApproval;
                 out.message = Some(format!(

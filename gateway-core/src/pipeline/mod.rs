@@ -204,7 +204,8 @@ pub struct ToolOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     pub progress: f64,
-    pub total: f64,
+    /// Absent when the end is unknown (command output).
+    pub total: Option<f64>,
     pub message: String,
 }
 

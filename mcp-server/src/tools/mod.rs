@@ -219,8 +219,8 @@ impl AirlockTools {
     }
 }
 
-/// Forwards the pipeline's progress (a held call waiting for approval) as MCP progress notifications, when the
-/// client asked for them with a progress token.
+/// Forwards the pipeline's progress (a held call waiting for approval, a command's output arriving) as MCP
+/// progress notifications, when the client asked for them with a progress token.
 fn progress_forwarder(ctx: &RequestContext<RoleServer>) -> Arc<dyn Fn(Progress) + Send + Sync> {
     let Some(token) = ctx.meta.get_progress_token() else {
         return Arc::new(|_| {});
@@ -230,8 +230,10 @@ fn progress_forwarder(ctx: &RequestContext<RoleServer>) -> Arc<dyn Fn(Progress) 
     // Ends when the call drops its sender.
     tokio::spawn(async move {
         while let Some(p) = rx.recv().await {
-            let param =
-                ProgressNotificationParam::new(token.clone(), p.progress).with_total(p.total).with_message(p.message);
+            let mut param = ProgressNotificationParam::new(token.clone(), p.progress).with_message(p.message);
+            if let Some(total) = p.total {
+                param = param.with_total(total);
+            }
             let _ = peer.notify_progress(param).await;
         }
     });

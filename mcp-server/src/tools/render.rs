@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 /// Cells longer than this are shortened in the text rendering (structured content keeps them whole).
 const MAX_CELL_CHARS: usize = 120;
 
-/// The result of a `sql_query` or `await_approval` call. Anything but `completed` or `pending_approval` is an error result.
+/// The result of a `sql_query`, `ssh_run`, `kube_exec` or `await_approval` call. Anything but `completed` or `pending_approval` is an error result.
 pub fn outcome(o: &ToolOutcome) -> CallToolResult {
     let mut structured = json!({
         "status": o.status,
