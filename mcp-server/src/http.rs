@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -75,7 +75,22 @@ fn mcp_routes(state: AppState, calls: TaskTracker, sessions: CancellationToken) 
         LocalSessionManager::default().into(),
         config,
     );
-    Router::new().route_service("/mcp", service).route_layer(middleware::from_fn_with_state(state, require_bearer))
+    Router::new()
+        .route_service("/mcp", service)
+        .route_layer(middleware::from_fn(session_end_no_content))
+        .route_layer(middleware::from_fn_with_state(state, require_bearer))
+}
+
+/// rmcp answers a session's closing `DELETE /mcp` with 202; the Python MCP SDK 1.x logs anything but 200, 204 or
+/// 405 as a failed termination. 204 says the same thing (closed, nothing to return) to every client.
+async fn session_end_no_content(request: Request, next: Next) -> Response {
+    let delete = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
 }
 
 /// Every MCP request (POST, GET, DELETE) must carry `Authorization: Bearer <token>`. A refusal is a 401 with

@@ -47,7 +47,7 @@ impl Gateway {
                 "policy rule {:?} requires approval ({}; approvers: {}), but no approval channel is configured, \
                  so nothing was executed",
                 decision.rule,
-                requirement.reason,
+                requirement.reason.trim_end_matches('.'),
                 requirement.approvers.join(", ")
             ));
             self.record_result(&mut out, None).await?;
@@ -184,7 +184,7 @@ impl Gateway {
                     "held for human approval by policy rule {:?} ({}); {} of {} approval(s) from {} so far. \
                      Call await_approval with approval_id {:?} to wait for the result; nothing has run yet.",
                     rec.rule,
-                    rec.requirement.reason,
+                    rec.requirement.reason.trim_end_matches('.'),
                     approvals,
                     rec.requirement.quorum,
                     rec.requirement.approvers.join(", "),

@@ -645,7 +645,8 @@ impl Gateway {
         match &decision.verdict {
             Verdict::Block { message } => {
                 out.status = CallStatus::Blocked;
-                out.message = Some(format!("blocked by policy rule {:?}: {message}", decision.rule));
+                // The rule is in `rule` (and in the status line agents read); the message is the rule's reason.
+                out.message = Some(message.clone());
                 self.record_result(&mut out, None).await?;
                 Ok(out)
             }

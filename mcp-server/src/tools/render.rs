@@ -149,6 +149,7 @@ fn status_line(o: &ToolOutcome) -> String {
     }
     if let Some(id) = &o.approval_id
         && o.status == CallStatus::PendingApproval
+        && !o.message.as_deref().unwrap_or_default().contains("await_approval")
     {
         line.push_str(&format!(" Approval {id} is pending; call await_approval with this approval_id for the result."));
     }
