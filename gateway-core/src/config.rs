@@ -35,6 +35,25 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     /// Targets agents may reach, by name (the name agents pass as `connection`).
     pub connections: BTreeMap<String, ConnectionConfig>,
+    /// How long recorded sessions are kept.
+    pub retention: RetentionConfig,
+}
+
+/// Retention of recorded sessions. Whole sessions are purged, never parts; each purge is recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days a session is kept after its last event; absent: forever. A connection's `retention_days` overrides
+    /// it for sessions that used that connection (a session that used several is kept for the longest).
+    pub days: Option<u32>,
+    /// How often `airlock serve` looks for sessions past retention.
+    pub purge_every: HumanDuration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { days: None, purge_every: HumanDuration(Duration::from_secs(3600)) }
+    }
 }
 
 /// Where Airlock listens and how it is reached from outside.
@@ -304,6 +323,9 @@ pub struct ConnectionConfig {
     /// Overrides `limits.statement_timeout`.
     #[serde(default)]
     pub statement_timeout: Option<HumanDuration>,
+    /// Overrides `retention.days` for sessions that used this connection.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 impl ConnectionConfig {
@@ -549,6 +571,9 @@ impl Config {
             if c.max_rows == Some(0) {
                 return Err(err(format!("connections.{name}.max_rows"), "must be at least 1".into()));
             }
+            if c.retention_days == Some(0) {
+                return Err(err(format!("connections.{name}.retention_days"), "must be at least 1 day".into()));
+            }
             c.validate_kind_keys().map_err(|(key, message)| err(format!("connections.{name}.{key}"), message))?;
         }
         if let Some(slack) = &self.slack {
@@ -567,6 +592,9 @@ impl Config {
             if h.subject.is_empty() || !seen.insert(h.subject.as_str()) {
                 return Err(err(format!("humans[{i}].subject"), "must be non-empty and unique".into()));
             }
+        }
+        if self.retention.days == Some(0) {
+            return Err(err("retention.days".into(), "must be at least 1 day (leave it out to keep forever)".into()));
         }
         if self.limits.max_rows == 0 {
             return Err(err("limits.max_rows".into(), "must be at least 1".into()));

@@ -10,11 +10,13 @@ pub mod classify;
 pub mod config;
 pub mod connector;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod mask;
 pub mod pipeline;
 pub mod policy;
 pub mod record;
+pub mod retention;
 pub mod store;
 pub mod vault;
 

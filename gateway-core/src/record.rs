@@ -49,6 +49,8 @@ pub enum EventKind {
     Result,
     /// Authentication was refused.
     AuthFailed,
+    /// A whole session was purged past its retention (in the gateway's audit session).
+    SessionPurged,
 }
 
 impl EventKind {
@@ -64,12 +66,13 @@ impl EventKind {
             EventKind::Output => "output",
             EventKind::Result => "result",
             EventKind::AuthFailed => "auth_failed",
+            EventKind::SessionPurged => "session_purged",
         }
     }
 }
 
 /// A stored event, as read back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub session_id: String,
     pub seq: i64,
@@ -421,6 +424,18 @@ impl Recorder {
     /// Recompute a session's chain from the store and report the first broken link.
     pub async fn verify(&self, session_id: &str) -> Result<ChainReport> {
         Ok(verify_events(session_id, &self.events(session_id).await?))
+    }
+
+    /// The store the recorder writes to.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Drop the cached chain head of a session (after it was purged).
+    pub(crate) fn forget(&self, session_id: &str) {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.remove(session_id);
+        }
     }
 
     /// Ids of every recorded session, oldest first.

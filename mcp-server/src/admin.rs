@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use gateway_core::config::Config;
 use gateway_core::config::ConnectionKind;
+use gateway_core::evidence::{SessionExport, asciicast, verify_export};
 use gateway_core::identity::{Identity, Tokens};
 use gateway_core::pipeline::{Classification, KubeRequest, SqlRequest, SshRequest, ToolRequest, classify_and_decide};
 use gateway_core::record::Recorder;
-use gateway_core::store::Store;
+use gateway_core::retention::purge_expired;
+use gateway_core::store::{Store, now_ms};
 
 use crate::cli::{PolicyCommand, SessionsCommand, TokenCommand};
 
@@ -163,7 +165,81 @@ pub fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCod
 
 /// `airlock sessions …`.
 pub async fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Result<ExitCode> {
-    let SessionsCommand::Verify { id, all } = command;
+    match command {
+        SessionsCommand::Verify { file: Some(file), .. } => verify_file(&file),
+        SessionsCommand::Verify { id, all, file: None } => verify_store(config, id, all).await,
+        SessionsCommand::Export { id, format, call, output } => {
+            let store = open_store(config).await?;
+            let export = Recorder::new(store.clone()).export(&id).await?;
+            store.close().await;
+            let Some(export) = export else { anyhow::bail!("no session {id:?} in the store") };
+            let text = match format.as_str() {
+                "asciicast" => asciicast(&export, call.as_deref())
+                    .with_context(|| format!("session {id} has no command output to play back"))?,
+                _ => serde_json::to_string_pretty(&export)? + "\n",
+            };
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "exported session {id} ({} events, chain head {}) to {}",
+                        export.chain.events,
+                        export.chain.head.as_deref().unwrap_or("-"),
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SessionsCommand::Purge { dry_run } => {
+            let store = open_store(config).await?;
+            let recorder = Recorder::new(store.clone());
+            recorder.ensure_audit_session().await?;
+            let purged = purge_expired(&recorder, config, now_ms(), dry_run).await?;
+            store.close().await;
+            for s in &purged {
+                println!(
+                    "{} {} ({}, {} events, last event {} days ago, retention {} days)",
+                    if dry_run { "would purge" } else { "purged" },
+                    s.session_id,
+                    s.subject,
+                    s.events,
+                    (now_ms() - s.last_ms) / 86_400_000,
+                    s.retention_days
+                );
+            }
+            println!("{} session(s) {}", purged.len(), if dry_run { "past retention" } else { "purged" });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `airlock sessions verify --file`: offline, from an export.
+fn verify_file(file: &Path) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let export: SessionExport =
+        serde_json::from_str(&text).with_context(|| format!("{} is not an airlock session export", file.display()))?;
+    let id = &export.session.id;
+    match verify_export(&export) {
+        Ok(report) => match &report.broken {
+            None => {
+                println!("{id}: ok ({} events, head {})", report.events, report.head.as_deref().unwrap_or("-"));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(link) => {
+                println!("{id}: BROKEN at event {}: {}", link.seq, link.reason);
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Err(message) => {
+            println!("{id}: BROKEN: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn verify_store(config: &Config, id: Option<String>, all: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
     let recorder = Recorder::new(store.clone());
     let ids = match (id, all) {

@@ -1,6 +1,7 @@
 //! Human approvals around the gateway: the chat bot that carries approval requests (Slack today), its webhook
 //! routes or Socket Mode connection, and the background sweep that expires approvals and runs approved calls
-//! nobody claimed (after a restart, or decided on another replica).
+//! nobody claimed (after a restart, or decided on another replica); every `retention.purge_every` the sweep
+//! also purges sessions past their retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,8 @@ impl Approvals {
         let sweep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let purge_every = gateway.config().retention.purge_every.0;
+            let mut next_purge = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -66,6 +69,14 @@ impl Approvals {
                 }
                 if let Err(e) = gateway.sweep().await {
                     tracing::warn!(error = %e, "approval sweep failed; retrying");
+                }
+                if tokio::time::Instant::now() >= next_purge {
+                    next_purge = tokio::time::Instant::now() + purge_every;
+                    match gateway.purge_expired(false).await {
+                        Ok(purged) if !purged.is_empty() => tracing::info!(sessions = purged.len(), "retention purge"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying later"),
+                    }
                 }
             }
         });

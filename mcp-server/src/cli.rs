@@ -123,13 +123,39 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// Verify the hash chain of one session, or of all of them; exit non-zero when a chain is broken.
+    /// Verify the hash chain of one session, of all of them, or of an exported file; exit non-zero when a chain is
+    /// broken.
     Verify {
         /// Session id.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "file"], conflicts_with_all = ["all", "file"])]
         id: Option<String>,
         /// Verify every session in the store.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "file")]
         all: bool,
+        /// Verify a file written by `airlock sessions export` (offline: the store is not opened).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Export a session: every event with its hashes and the chain head (JSON), or its command output as an
+    /// asciicast v2 recording.
+    Export {
+        /// Session id.
+        id: String,
+        /// `json` (events and hashes, verifiable offline) or `asciicast` (SSH / kube output, for a terminal player).
+        #[arg(long, default_value = "json", value_parser = ["json", "asciicast"])]
+        format: String,
+        /// Only this call's output (asciicast).
+        #[arg(long)]
+        call: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Purge whole sessions past their retention (`retention.days`, `connections.*.retention_days`) now; each
+    /// purge is recorded. `airlock serve` does this every `retention.purge_every`.
+    Purge {
+        /// Only list what would be purged.
+        #[arg(long)]
+        dry_run: bool,
     },
 }

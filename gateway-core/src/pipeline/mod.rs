@@ -459,6 +459,12 @@ impl Gateway {
         Ok(dry_run_sql(&self.policies(), &self.config, conn, identity, connection, sql))
     }
 
+    /// Purge whole sessions past their retention (see [`crate::retention`]); `airlock serve` calls it every
+    /// `retention.purge_every`.
+    pub async fn purge_expired(&self, dry_run: bool) -> Result<Vec<crate::retention::PurgedSession>> {
+        crate::retention::purge_expired(&self.recorder, &self.config, crate::store::now_ms(), dry_run).await
+    }
+
     /// Classify and decide any call without executing or recording it (`airlock policy test`).
     pub fn dry_run(&self, identity: &Identity, request: &ToolRequest) -> Result<(Classification, Decision)> {
         let conn = self
