@@ -84,7 +84,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn bench_append(bencher: divan::Bencher<'_, '_>, url: &str) {
+fn bench_append(bencher: divan::Bencher<'_, '_>, url: &str, whole_call: bool) {
     let rt = runtime();
     let (rec, session) = rt.block_on(async {
         let store = Store::connect(url, None).await.expect("store");
@@ -101,19 +101,51 @@ fn bench_append(bencher: divan::Bencher<'_, '_>, url: &str) {
         (rec, id)
     });
     let payload = serde_json::json!({"tool": "sql_query", "connection": "shop", "statement": TYPICAL});
-    bencher.bench(|| {
-        rt.block_on(rec.append(&session, Some("call"), EventKind::Request, &payload)).expect("append");
-    });
+    let decision = serde_json::json!({"verdict": {"action": "allow"}, "rule": "allow-reads"});
+    let result = serde_json::json!({"status": "completed", "rule": "allow-reads", "exec_ms": 1});
+    if whole_call {
+        // A whole call as the pipeline records it: request + decision in one commit, then the result (each a
+        // new call id, so the search index inserts and updates a row as in production).
+        bencher.bench(|| {
+            let call = uuid::Uuid::now_v7().to_string();
+            rt.block_on(rec.append_all(
+                &session,
+                Some(&call),
+                &[(EventKind::Request, &payload), (EventKind::Decision, &decision)],
+            ))
+            .expect("append");
+            rt.block_on(rec.append(&session, Some(&call), EventKind::Result, &result)).expect("append");
+        });
+    } else {
+        bencher.bench(|| {
+            rt.block_on(rec.append(&session, Some("call"), EventKind::Request, &payload)).expect("append");
+        });
+    }
 }
 
 #[divan::bench(sample_count = 200, sample_size = 1)]
 fn record_append_sqlite(bencher: divan::Bencher<'_, '_>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    bench_append(bencher, &format!("sqlite://{}/bench.db", dir.path().display()));
+    bench_append(bencher, &format!("sqlite://{}/bench.db", dir.path().display()), false);
+}
+
+#[divan::bench(sample_count = 200, sample_size = 1)]
+fn record_call_sqlite(bencher: divan::Bencher<'_, '_>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    bench_append(bencher, &format!("sqlite://{}/bench.db", dir.path().display()), true);
 }
 
 #[divan::bench(sample_count = 200, sample_size = 1)]
 fn record_append_postgres(bencher: divan::Bencher<'_, '_>) {
+    bench_postgres(bencher, false);
+}
+
+#[divan::bench(sample_count = 200, sample_size = 1)]
+fn record_call_postgres(bencher: divan::Bencher<'_, '_>) {
+    bench_postgres(bencher, true);
+}
+
+fn bench_postgres(bencher: divan::Bencher<'_, '_>, whole_call: bool) {
     let Ok(admin) = std::env::var("AIRLOCK_TEST_PG_URL") else {
         eprintln!("record_append_postgres: set AIRLOCK_TEST_PG_URL to measure it");
         return;
@@ -126,5 +158,5 @@ fn record_append_postgres(bencher: divan::Bencher<'_, '_>) {
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
         format!("{base}/{name}")
     });
-    bench_append(bencher, &url);
+    bench_append(bencher, &url, whole_call);
 }

@@ -37,6 +37,59 @@ pub struct Config {
     pub connections: BTreeMap<String, ConnectionConfig>,
     /// How long recorded sessions are kept.
     pub retention: RetentionConfig,
+    /// The replay / review web UI served by `airlock serve`.
+    pub web: WebConfig,
+}
+
+/// The web UI: who gets which role, and how its session cookie behaves.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the web UI (`/login`, `/sessions`, `/approvals`).
+    pub enabled: bool,
+    /// `[[humans]]` groups whose members may read sessions, search and export.
+    pub reviewer_groups: Vec<String>,
+    /// Groups whose members may also vote in `/approvals` (policies still decide whose vote counts).
+    pub approver_groups: Vec<String>,
+    /// Groups whose members may do everything.
+    pub admin_groups: Vec<String>,
+    /// Mark the session cookie `Secure` (and name it `__Host-…`). Absent: on, unless `server.public_url` is
+    /// plain http on a loopback host.
+    pub cookie_secure: Option<bool>,
+    /// How long a sign-in lasts.
+    pub session_lifetime: HumanDuration,
+    /// How long a login link from `airlock users login-link` stays valid.
+    pub login_link_lifetime: HumanDuration,
+    /// With no chat bot configured, let held calls wait in `/approvals` instead of failing closed for lack of an
+    /// approval channel. Off by default: someone must be watching the inbox.
+    pub approval_inbox: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            reviewer_groups: vec!["reviewer".into()],
+            approver_groups: vec!["approver".into()],
+            admin_groups: vec!["admin".into()],
+            cookie_secure: None,
+            session_lifetime: HumanDuration(Duration::from_secs(8 * 3600)),
+            login_link_lifetime: HumanDuration(Duration::from_secs(15 * 60)),
+            approval_inbox: false,
+        }
+    }
+}
+
+impl WebConfig {
+    /// Whether the session cookie is `Secure` for this public URL.
+    pub fn cookie_secure_for(&self, public_url: &str) -> bool {
+        self.cookie_secure.unwrap_or_else(|| {
+            let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"];
+            !loopback
+                .iter()
+                .any(|p| public_url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])))
+        })
+    }
 }
 
 /// Retention of recorded sessions. Whole sessions are purged, never parts; each purge is recorded.

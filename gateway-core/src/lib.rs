@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod record;
 pub mod retention;
+pub mod search;
 pub mod store;
 pub mod vault;
 

@@ -7,6 +7,9 @@
 //! offline; changing, removing or reordering a row breaks it at that row.
 //!
 //! Only masked data is ever passed in: the pipeline masks before it records.
+//!
+//! Each append also maintains the search index of calls (`call_index`, see [`crate::search`]) in the same
+//! transaction; the index is derived data, outside the chain and its hashes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -314,7 +317,8 @@ impl Recorder {
         call_id: Option<&str>,
         events: &[(EventKind, &Value)],
     ) -> Result<(i64, String)> {
-        let payloads: Vec<(EventKind, String)> = events.iter().map(|(k, p)| (*k, canonical_json(p))).collect();
+        let payloads: Vec<(EventKind, String, &Value)> =
+            events.iter().map(|(k, p)| (*k, canonical_json(p), *p)).collect();
         let slot = {
             let mut heads = self.heads.lock().map_err(|_| Error::Record("recorder lock poisoned".into()))?;
             heads.entry(session_id.to_owned()).or_default().clone()
@@ -327,7 +331,7 @@ impl Recorder {
             };
             let mut tx = self.store.pool().begin().await?;
             let mut conflict = false;
-            for (kind, payload) in &payloads {
+            for (kind, payload, value) in &payloads {
                 seq += 1;
                 let ts = now_ms();
                 let hash = event_hash(&prev_hash, session_id, seq, call_id, ts, kind.as_str(), payload);
@@ -355,6 +359,12 @@ impl Recorder {
                         *head = None;
                         return Err(e.into());
                     }
+                }
+                // The search index is written in the same transaction, so it never diverges from the chain: if
+                // it cannot be written, the event is not recorded either.
+                if let Err(e) = crate::search::index_event(&mut tx, session_id, call_id, *kind, ts, value).await {
+                    *head = None;
+                    return Err(e);
                 }
             }
             if conflict {

@@ -1,7 +1,8 @@
 //! Retention: sessions whose last event is older than their retention are purged **whole** (events, approvals,
-//! the session row) in one transaction, never in part. Each purge leaves a permanent row in `session_purges`
-//! (the database allows deleting a session's events only when that row exists) and a `session_purged` event in
-//! the gateway's audit session, with the purged chain's head so the purge itself is evidence.
+//! the search index's rows, the session row) in one transaction, never in part. Each purge leaves a permanent
+//! row in `session_purges` (the database allows deleting a session's events only when that row exists) and a
+//! `session_purged` event in the gateway's audit session, with the purged chain's head so the purge itself is
+//! evidence.
 //!
 //! A session's retention is the longest of the retentions of the connections it used (a connection's
 //! `retention_days`, else `retention.days`); when any of them keeps forever, so does the session. Sessions
@@ -138,6 +139,8 @@ async fn purge_one(recorder: &Recorder, s: &PurgedSession, now_ms: i64) -> Resul
     for statement in [
         "DELETE FROM approval_votes WHERE approval_id IN (SELECT id FROM approvals WHERE session_id = $1)",
         "DELETE FROM approvals WHERE session_id = $1",
+        // The search index (and, through its triggers, SQLite's FTS index) goes with the session.
+        "DELETE FROM call_index WHERE session_id = $1",
         "DELETE FROM events WHERE session_id = $1",
         "DELETE FROM sessions WHERE id = $1",
     ] {

@@ -35,10 +35,14 @@ impl Approvals {
         Ok(Self { slack })
     }
 
-    /// Give the gateway its notifier; must happen before the gateway is shared.
+    /// Give the gateway its notifier; must happen before the gateway is shared. Without a chat bot, held calls
+    /// fail closed, unless `[web] approval_inbox = true` makes the web UI's review inbox the channel.
     pub fn attach(&self, gateway: Gateway) -> Gateway {
         match &self.slack {
             Some(bot) => gateway.with_notifier(bot.notifier()),
+            None if gateway.config().web.enabled && gateway.config().web.approval_inbox => {
+                gateway.with_notifier(Arc::new(crate::web::InboxNotifier))
+            }
             None => gateway,
         }
     }

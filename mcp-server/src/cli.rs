@@ -40,6 +40,27 @@ pub enum Command {
     /// Inspect recorded sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manage sign-in to the web UI for the `[[humans]]` of the configuration.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Give a human a local password (replacing any old one and ending their web sessions). Without
+    /// `--password-stdin` a random password is generated and printed once.
+    Add {
+        /// A `subject` from `[[humans]]`; their web role comes from its groups through `[web]`.
+        subject: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print a one-time login link for a human (valid for `web.login_link_lifetime`; only its hash is stored).
+    LoginLink {
+        /// A `subject` from `[[humans]]`.
+        subject: String,
+    },
 }
 
 #[derive(Debug, Args)]

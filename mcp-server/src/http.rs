@@ -1,6 +1,6 @@
 //! `airlock serve`: one axum app. MCP (streamable HTTP) is mounted on `/mcp` behind bearer authentication;
-//! `/healthz` is open; approval webhooks (`/slack/…`) are signed by the chat platform. The replay UI mounts
-//! beside them as a further router in [`app`].
+//! `/healthz` is open; approval webhooks (`/slack/…`) are signed by the chat platform. The web UI ([`crate::web`])
+//! mounts beside them with its own sign-in.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub fn app(
     let router = Router::new()
         .merge(mcp_routes(state.clone(), calls, sessions))
         .merge(approvals.routes(state.gateway.clone()))
+        .merge(crate::web::routes(state.gateway.clone(), allowed_origins(server)))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .with_state(state.clone());

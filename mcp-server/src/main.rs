@@ -11,6 +11,7 @@ mod http;
 mod shutdown;
 mod stdio;
 mod tools;
+mod web;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => admin::token(&admin::load_config(&cli.config)?, cmd).await,
         Command::Policy(cmd) => admin::policy(&admin::load_config(&cli.config)?, cmd),
         Command::Sessions(cmd) => admin::sessions(&admin::load_config(&cli.config)?, cmd).await,
+        Command::Users(cmd) => web::users(&admin::load_config(&cli.config)?, cmd).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //!   `AIRLOCK_TEST_REQUIRE_MYSQL=1`, which turns the skip into a failure.
 
 pub mod airlock;
+pub mod bench;
 pub mod fake_kube;
 pub mod fake_slack;
 pub mod sshd;

@@ -18,6 +18,8 @@ use crate::cli::DemoArgs;
 const DEFAULT_POLICY: &str = include_str!("../../../policies/default.yaml");
 const TOKEN_FILE: &str = "agent.token";
 const AGENT_NAME: &str = "demo-agent";
+/// The demo's human: signs in to the web UI with a fresh login link at every start, and approves held calls.
+const REVIEWER: &str = "reviewer@demo.example";
 
 /// Prepare the demo directory, then serve it (unless `--no-serve`).
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -49,8 +51,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let (gateway, approvals) = crate::start_with(config).await.context("cannot start the demo gateway")?;
     let token = demo_token(gateway.tokens(), &dir).await?;
+    let login = web_login(&gateway).await?;
     // Ignore a closed stdout (`airlock demo | head`): the server is what matters.
-    let _ = writeln!(std::io::stdout(), "{}", instructions(&dir, &config_path, gateway.config(), &token, fresh));
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}",
+        instructions(&dir, &config_path, gateway.config(), &token, login.as_deref(), fresh)
+    );
     if args.no_serve {
         return Ok(ExitCode::SUCCESS);
     }
@@ -79,6 +86,14 @@ url = "sqlite://{store}"
 [policy]
 dir = "policies"
 
+# Without Slack, held calls wait in the web UI's review inbox (/approvals).
+[web]
+approval_inbox = true
+
+[[humans]]
+subject = "{reviewer}"
+groups = ["admin", "dba"]
+
 [connections.shop]
 kind = "sqlite"
 description = "Demo web shop. Tables: customers(id, name, email, phone, card_number, ssn, city, created_at) and orders(id, customer_id, product, quantity, amount_cents, status, ordered_at)."
@@ -86,7 +101,20 @@ url = "sqlite://{shop}"
 "#,
         store = dir.join("airlock.db").display(),
         shop = dir.join("shop.db").display(),
+        reviewer = REVIEWER,
     )
+}
+
+/// A one-time login link for the demo's reviewer (when the configuration still has them).
+async fn web_login(gateway: &gateway_core::pipeline::Gateway) -> anyhow::Result<Option<String>> {
+    let config = gateway.config();
+    if !config.web.enabled || !config.humans.iter().any(|h| h.subject == REVIEWER) {
+        return Ok(None);
+    }
+    let accounts = crate::web::Accounts::new(gateway.store().clone());
+    let lifetime = config.web.login_link_lifetime.0.as_millis() as i64;
+    let token = accounts.issue_login_link(REVIEWER, lifetime).await?;
+    Ok(Some(format!("{}/login?token={token}", config.server.public_url.trim_end_matches('/'))))
 }
 
 /// The demo agent's token: reused from `agent.token` while it still authenticates, created otherwise.
@@ -113,11 +141,28 @@ fn restrict_permissions(path: &Path) {
 #[cfg(not(unix))]
 fn restrict_permissions(_: &Path) {}
 
-fn instructions(dir: &Path, config_path: &Path, config: &Config, token: &str, fresh: bool) -> String {
+fn instructions(
+    dir: &Path,
+    config_path: &Path,
+    config: &Config,
+    token: &str,
+    login: Option<&str>,
+    fresh: bool,
+) -> String {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("airlock"));
     let url = format!("{}/mcp", config.server.public_url.trim_end_matches('/'));
     let exe = exe.display();
     let cfg = config_path.display();
+    let (web, held) = match login {
+        Some(link) => (
+            format!(
+                "\nWeb UI (replay, search, review inbox)\n  sign in  {link}\n           \
+                 (one-time link for \"{REVIEWER}\", admin; a new one is printed at every start)\n"
+            ),
+            "(waits in the web inbox /approvals; approve it there and the agent's await_approval gets the result)",
+        ),
+        None => (String::new(), "(needs approval; no approval channel, so it fails closed)"),
+    };
     format!(
         r#"
 Airlock demo {state} in {dir}
@@ -125,7 +170,7 @@ Airlock demo {state} in {dir}
   target   "shop": SQLite, {customers} customers and {orders} orders with fake names, e-mails, phones, cards, SSNs
   token    {token}
            (demo agent "{AGENT_NAME}", group "agents"; saved in {dir}/{TOKEN_FILE}. DEMO ONLY: never reuse it.)
-
+{web}
 Connect an MCP client
   URL      {url}   (streamable HTTP)
   header   Authorization: Bearer {token}
@@ -152,7 +197,7 @@ AutoGen (pip install "autogen-ext[mcp]" "mcp<2"):
 Things to try
   masked:   sql_query shop "SELECT id, name, email, phone, card_number, ssn FROM customers LIMIT 5"
   blocked:  sql_query shop "DROP TABLE orders"            (rule block-destructive-ddl; the table survives)
-  held:     sql_query shop "DELETE FROM orders"           (needs approval; no approval channel, so it fails closed)
+  held:     sql_query shop "DELETE FROM orders"           {held}
   policy:   {exe} --config {cfg} policy test --connection shop --sql "DELETE FROM orders"
   audit:    {exe} --config {cfg} sessions verify --all
 "#,
