@@ -183,7 +183,7 @@ async fn anonymous_users_are_refused_and_every_page_has_strict_headers() {
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(login.header("x-content-type-options"), "nosniff");
-    assert_eq!(login.header("referrer-policy"), "no-referrer");
+    assert_eq!(login.header("referrer-policy"), "same-origin");
     assert!(!login.body.contains("<script>"), "inline script on the login page");
     let js = f.get("/static/app.js", None).await;
     assert_eq!(js.status, 200);

@@ -111,7 +111,9 @@ async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it browsers send `Origin: null` on our own form POSTs, which the Origin check
+    // (rightly) refuses. `same-origin` still sends nothing to other sites (URLs carry session ids).
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Pages hold recorded data: keep them out of shared and back-button caches.
     if !h.contains_key(header::CACHE_CONTROL) {
