@@ -88,6 +88,22 @@ impl Airlock {
         Self { dir, config, target, store_url }
     }
 
+    /// One installation per store kind (`"sqlite"`, `"postgres"`), each with an empty SQLite target in the
+    /// returned directory; for tests that must hold on both stores.
+    pub async fn on_each_store() -> Vec<(&'static str, tempfile::TempDir, Airlock)> {
+        let mut out = Vec::new();
+        for store in ["sqlite", "postgres"] {
+            let target_dir = tempfile::tempdir().expect("tempdir");
+            let store_url = match store {
+                "postgres" => Some(crate::postgres_db().await.url),
+                _ => None,
+            };
+            let airlock = Airlock::new(Airlock::sqlite_target(target_dir.path()), store_url);
+            out.push((store, target_dir, airlock));
+        }
+        out
+    }
+
     /// A SQLite target file inside the directory (created empty).
     pub fn sqlite_target(dir: &Path) -> Target {
         Target { kind: "sqlite", url: format!("sqlite://{}/shop.db?mode=rwc", dir.display()) }

@@ -12,20 +12,6 @@ use gateway_core::search::{CallPage, CallQuery, CallSummary};
 use serde_json::json;
 use sqlx::Row;
 
-async fn installations() -> Vec<(&'static str, tempfile::TempDir, Airlock)> {
-    let mut out = Vec::new();
-    for store in ["sqlite", "postgres"] {
-        let target_dir = tempfile::tempdir().expect("tempdir");
-        let store_url = match store {
-            "postgres" => Some(airlock_tests::postgres_db().await.url),
-            _ => None,
-        };
-        let airlock = Airlock::new(Airlock::sqlite_target(target_dir.path()), store_url);
-        out.push((store, target_dir, airlock));
-    }
-    out
-}
-
 async fn caller(gw: &Gateway, subject: &str) -> Caller {
     let identity = Identity::agent(subject, &["agents"]);
     let session_id = gw.open_session(&identity, "test", "search").await.expect("session");
@@ -68,7 +54,7 @@ async fn finish(rec: &Recorder, c: &Caller, call_id: &str) {
 
 #[tokio::test]
 async fn calls_are_found_by_every_filter_by_text_and_page_by_page() {
-    for (store, _target, airlock) in installations().await {
+    for (store, _target, airlock) in Airlock::on_each_store().await {
         let config = Config::load(&airlock.config).expect("config");
         let gw = Gateway::start(config).await.expect("gateway");
         let rec = gw.recorder();
@@ -211,7 +197,7 @@ async fn index_rows(gw: &Gateway, session: &str) -> i64 {
 #[tokio::test]
 async fn a_purged_session_leaves_nothing_in_the_index() {
     const DAY_MS: i64 = 86_400_000;
-    for (store, _target, airlock) in installations().await {
+    for (store, _target, airlock) in Airlock::on_each_store().await {
         let mut text = std::fs::read_to_string(&airlock.config).expect("config");
         text.push_str("\n[retention]\ndays = 7\n");
         std::fs::write(&airlock.config, text).expect("write");
@@ -247,7 +233,7 @@ async fn a_purged_session_leaves_nothing_in_the_index() {
 async fn the_migration_indexes_calls_recorded_before_it() {
     use std::borrow::Cow;
     use std::path::Path;
-    for (store, _target, airlock) in installations().await {
+    for (store, _target, airlock) in Airlock::on_each_store().await {
         let s = gateway_core::store::Store::connect(&airlock.store_url, None).await.expect("store");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(store);
         let mut before = sqlx::migrate::Migrator::new(dir.as_path()).await.expect("migrations");
@@ -312,7 +298,7 @@ async fn a_statement_of_distinct_words_beyond_the_index_caps_is_still_recorded()
     let words: Vec<String> =
         ranges.iter().flat_map(|&(start, n)| (start..start + n).filter_map(char::from_u32).map(String::from)).collect();
     let text = words.join(" ");
-    for (store, _target, airlock) in installations().await {
+    for (store, _target, airlock) in Airlock::on_each_store().await {
         let config = Config::load(&airlock.config).expect("config");
         let gw = Gateway::start(config).await.expect("gateway");
         let rec = gw.recorder();

@@ -38,23 +38,9 @@ fn run(airlock: &Airlock, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn installations() -> Vec<(&'static str, tempfile::TempDir, Airlock)> {
-    let mut out = Vec::new();
-    for store in ["sqlite", "postgres"] {
-        let target_dir = tempfile::tempdir().expect("tempdir");
-        let store_url = match store {
-            "postgres" => Some(airlock_tests::postgres_db().await.url),
-            _ => None,
-        };
-        let airlock = Airlock::new(Airlock::sqlite_target(target_dir.path()), store_url);
-        out.push((store, target_dir, airlock));
-    }
-    out
-}
-
 #[tokio::test]
 async fn an_exported_session_verifies_offline_and_tampering_is_found() {
-    for (store, _target, airlock) in installations().await {
+    for (store, _target, airlock) in Airlock::on_each_store().await {
         let (gw, caller) = gateway(&airlock).await;
         assert_eq!(query(&gw, &caller, "SELECT 1 AS one").await, CallStatus::Completed, "{store}");
         assert_eq!(query(&gw, &caller, "DROP TABLE customers").await, CallStatus::Blocked, "{store}");
@@ -153,7 +139,7 @@ async fn count(gw: &Gateway, sql: &'static str, session: &str) -> i64 {
 #[tokio::test]
 async fn whole_sessions_past_retention_are_purged_and_the_purge_is_recorded() {
     const DAY_MS: i64 = 86_400_000;
-    for (store, target, airlock) in installations().await {
+    for (store, target, airlock) in Airlock::on_each_store().await {
         // `keep` is kept 90 days; everything else 7.
         append_config(
             &airlock,
