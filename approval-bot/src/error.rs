@@ -36,6 +36,34 @@ pub enum Error {
     #[error("slack socket mode: {0}")]
     Socket(String),
 
+    /// The Discord bot's configuration is unusable (token, public key, base URL).
+    #[error("discord config: {0}")]
+    DiscordConfig(String),
+
+    /// The HTTP request to Discord failed (connect, timeout, reading the answer) after all retries.
+    #[error("discord {route}: request failed: {message}")]
+    DiscordTransport { route: String, message: String },
+
+    /// Discord answered with an HTTP error status; `message` is Discord's own (`Unknown Channel (10003)`).
+    #[error("discord {route}: HTTP {status}: {message}")]
+    DiscordStatus { route: String, status: u16, message: String },
+
+    /// Discord kept rate limiting the call (`429`) longer than we are willing to wait.
+    #[error("discord {route}: rate limited (retry_after {retry_after_ms} ms)")]
+    DiscordRateLimited { route: String, retry_after_ms: u64 },
+
+    /// Discord's answer (or an incoming interaction) did not have the shape we expect.
+    #[error("discord {context}: unexpected payload: {message}")]
+    DiscordPayload { context: String, message: String },
+
+    /// A request claiming to come from Discord failed signature verification.
+    #[error("discord signature: {0}")]
+    DiscordSignature(#[from] crate::discord::signature::SignatureError),
+
+    /// The Discord Gateway (WebSocket) connection failed.
+    #[error("discord gateway: {0}")]
+    DiscordGateway(String),
+
     /// The gateway (store, recorder) failed while handling a vote.
     #[error(transparent)]
     Gateway(#[from] gateway_core::Error),
@@ -44,13 +72,25 @@ pub enum Error {
 /// Result alias for the approval bots.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-// The Notifier trait speaks gateway-core's error type: a Slack failure becomes a target failure named "slack",
-// which the gateway puts in the agent's fail-closed message ("could not be posted (slack: …)").
+// The Notifier trait speaks gateway-core's error type: a Slack (Discord) failure becomes a target failure named
+// "slack" ("discord"), which the gateway puts in the agent's fail-closed message ("could not be posted (…)").
 impl From<Error> for gateway_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Gateway(inner) => inner,
-            other => gateway_core::Error::Target { connection: "slack".into(), message: other.to_string() },
+            other => {
+                let platform = match other {
+                    Error::DiscordConfig(_)
+                    | Error::DiscordTransport { .. }
+                    | Error::DiscordStatus { .. }
+                    | Error::DiscordRateLimited { .. }
+                    | Error::DiscordPayload { .. }
+                    | Error::DiscordSignature(_)
+                    | Error::DiscordGateway(_) => "discord",
+                    _ => "slack",
+                };
+                gateway_core::Error::Target { connection: platform.into(), message: other.to_string() }
+            }
         }
     }
 }

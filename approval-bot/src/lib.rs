@@ -1,4 +1,10 @@
-//! Airlock's chat approval bots. Today: Slack.
+//! Airlock's chat approval bots: Slack and Discord, with a [`routing::RoutingNotifier`] that sends each request
+//! to the platform of its approval channel (`discord:<channel id>` → Discord, anything else → Slack).
+//!
+//! The Discord bot ([`discord::DiscordBot`], built the same way from `[discord]`) posts an embed with
+//! **Approve** / **Deny** buttons, edits it when decided, replies with the outcome, and takes clicks as
+//! Ed25519-signed requests on `POST /discord/interactions` (`mode = "http"`) or over the Discord Gateway
+//! (`mode = "gateway"`); it also registers and answers `/airlock`.
 //!
 //! The Slack bot posts approval requests (Block Kit, **Approve** / **Deny** buttons, a review link), updates
 //! the message when the request is decided, replies in its thread with the outcome and the session replay
@@ -56,7 +62,10 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod commands;
+pub mod discord;
 pub mod error;
+pub mod routing;
 pub mod slack;
 
 pub use error::{Error, Result};

@@ -33,12 +33,33 @@ pub struct Config {
     pub humans: Vec<HumanConfig>,
     /// The Slack approval bot; absent: no Slack.
     pub slack: Option<SlackConfig>,
+    /// The Discord approval bot; absent: no Discord.
+    pub discord: Option<DiscordConfig>,
     /// Targets agents may reach, by name (the name agents pass as `connection`).
     pub connections: BTreeMap<String, ConnectionConfig>,
     /// How long recorded sessions are kept.
     pub retention: RetentionConfig,
     /// The replay / review web UI served by `airlock serve`.
     pub web: WebConfig,
+    /// Prometheus `/metrics`; absent: not served.
+    pub metrics: Option<MetricsConfig>,
+    /// The typed audit stream (JSON lines, SIEM webhooks).
+    pub audit: crate::audit::AuditConfig,
+    /// OIDC issuers whose JWTs agents may present instead of Airlock API tokens.
+    pub oidc: crate::oidc::OidcConfig,
+    /// Identity rules (who may assert on whose behalf it acts).
+    pub identity: crate::identity::IdentityConfig,
+}
+
+/// Prometheus `/metrics`. It says what agents did and which rules fired, so it is never public: serve it on a
+/// separate (internal) address, or on the main listener behind a bearer token, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A separate listen address (e.g. `127.0.0.1:9464`) serving `GET /metrics` without a token.
+    pub listen: Option<String>,
+    /// A bearer token that `GET /metrics` on the main listener must present.
+    pub token: Option<CredentialRef>,
 }
 
 /// The web UI: who gets which role, and how its session cookie behaves.
@@ -63,6 +84,15 @@ pub struct WebConfig {
     /// With no chat bot configured, let held calls wait in `/approvals` instead of failing closed for lack of an
     /// approval channel. Off by default: someone must be watching the inbox.
     pub approval_inbox: bool,
+    /// Approval channels (as written in policies: `#db-approvals`, `discord:123…`) whose posted replay links
+    /// carry a signature scoped to that one session, so anyone in the channel can open it without signing in
+    /// until it expires. Empty (the default): replay links need a signed-in reviewer.
+    pub signed_link_channels: Vec<String>,
+    /// How long such a signed link stays valid after it is posted.
+    pub signed_link_lifetime: HumanDuration,
+    /// `[web.oidc]`: sign-in at an OpenID Connect provider, next to local accounts. Absent: local sign-in only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<crate::oidc::WebOidcConfig>,
 }
 
 impl Default for WebConfig {
@@ -76,6 +106,9 @@ impl Default for WebConfig {
             session_lifetime: HumanDuration(Duration::from_secs(8 * 3600)),
             login_link_lifetime: HumanDuration(Duration::from_secs(15 * 60)),
             approval_inbox: false,
+            signed_link_channels: Vec::new(),
+            signed_link_lifetime: HumanDuration(Duration::from_secs(3600)),
+            oidc: None,
         }
     }
 }
@@ -212,6 +245,10 @@ pub struct ApprovalConfig {
     pub max_await: HumanDuration,
     /// Channel used when the rule names none.
     pub default_channel: String,
+    /// Channel where admin changes made with `/airlock` (policy set / rollback, freeze) are announced. Absent:
+    /// they are announced in the channel the command came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_channel: Option<String>,
 }
 
 impl Default for ApprovalConfig {
@@ -220,6 +257,7 @@ impl Default for ApprovalConfig {
             in_call_wait: HumanDuration(Duration::from_secs(20)),
             max_await: HumanDuration(Duration::from_secs(60)),
             default_channel: "#airlock-approvals".into(),
+            audit_channel: None,
         }
     }
 }
@@ -256,6 +294,42 @@ pub struct SlackConfig {
 
 fn default_slack_api() -> String {
     "https://slack.com/api".into()
+}
+
+/// How Discord reaches Airlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscordMode {
+    /// Discord POSTs interactions to `{public_url}/discord/interactions` (needs a public URL and `public_key`).
+    #[default]
+    Http,
+    /// Airlock keeps a Discord Gateway WebSocket open and receives interactions on it (no public URL needed).
+    Gateway,
+}
+
+/// The Discord approval bot.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// Bot token, by reference.
+    pub bot_token: CredentialRef,
+    /// The application's id (registers `/airlock`, edits interaction responses).
+    pub application_id: String,
+    /// The application's Ed25519 public key (64 hex characters); required in `http` mode.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    #[serde(default)]
+    pub mode: DiscordMode,
+    /// Discord REST API base URL (tests point it at a local fake).
+    #[serde(default = "default_discord_api")]
+    pub api_base_url: String,
+    /// Gateway WebSocket URL; absent: asked from `GET /gateway/bot`.
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+}
+
+fn default_discord_api() -> String {
+    "https://discord.com/api/v10".into()
 }
 
 /// A person: their Airlock identity and the chat accounts that act as them.
@@ -640,6 +714,35 @@ impl Config {
                 _ => {}
             }
         }
+        if let Some(discord) = &self.discord {
+            let key = discord.public_key.as_deref().map(str::trim).unwrap_or_default();
+            if discord.mode == DiscordMode::Http && key.is_empty() {
+                return Err(err("discord.public_key".into(), "required when discord.mode = \"http\"".into()));
+            }
+            if !key.is_empty() && (key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit())) {
+                return Err(err(
+                    "discord.public_key".into(),
+                    "must be 64 hex characters (an Ed25519 public key)".into(),
+                ));
+            }
+            if discord.application_id.is_empty() || !discord.application_id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(err("discord.application_id".into(), "must be the application's numeric id".into()));
+            }
+        }
+        self.audit.validate().map_err(|(key, message)| err(key, message))?;
+        if let Some(m) = &self.metrics {
+            if m.listen.is_none() && m.token.is_none() {
+                return Err(err(
+                    "metrics".into(),
+                    "set `listen` (a separate address) or `token` (bearer on the main listener), or both".into(),
+                ));
+            }
+            if let Some(listen) = &m.listen
+                && listen.parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err(err("metrics.listen".into(), format!("{listen:?} is not an address like 127.0.0.1:9464")));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, h) in self.humans.iter().enumerate() {
             if h.subject.is_empty() || !seen.insert(h.subject.as_str()) {
@@ -654,6 +757,10 @@ impl Config {
         }
         if url_has_password(&self.store.url) {
             return Err(err("store.url".into(), "contains a password: use store.password".into()));
+        }
+        self.oidc.validate().map_err(|(key, message)| err(key, message))?;
+        if let Some(web_oidc) = &self.web.oidc {
+            web_oidc.validate().map_err(|(key, message)| err(key, message))?;
         }
         Ok(())
     }

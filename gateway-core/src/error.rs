@@ -64,6 +64,10 @@ pub enum Error {
     /// Reading a file failed.
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+
+    /// An admin change (policy overlay, freeze) was refused: unknown rule, bad value, invalid result.
+    #[error("{0}")]
+    AdminChange(String),
 }
 
 /// Result alias for the gateway core.

@@ -44,6 +44,26 @@ pub struct Identity {
     /// The API token id this identity authenticated with, if any (lets a revocation cut off open sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
+    /// The human the agent acts for: from the token's claim, or asserted by a trusted agent
+    /// (`X-Airlock-On-Behalf-Of`). Shown in approvals and recorded with every session and request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// `[identity]`: rules about who may claim what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Groups whose members may name the human they act for with the `X-Airlock-On-Behalf-Of` header.
+    /// Empty (the default): nobody may.
+    pub on_behalf_of_groups: Vec<String>,
+}
+
+impl IdentityConfig {
+    /// May `identity` assert on whose behalf it acts?
+    pub fn may_assert_on_behalf_of(&self, identity: &Identity) -> bool {
+        identity.groups.iter().any(|g| self.on_behalf_of_groups.contains(g))
+    }
 }
 
 impl Identity {
@@ -54,12 +74,19 @@ impl Identity {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             kind: IdentityKind::Agent,
             token_id: None,
+            on_behalf_of: None,
         }
     }
 
     /// The gateway's own identity, for audit events.
     pub fn gateway() -> Self {
-        Self { subject: "airlock".into(), groups: Vec::new(), kind: IdentityKind::Gateway, token_id: None }
+        Self {
+            subject: "airlock".into(),
+            groups: Vec::new(),
+            kind: IdentityKind::Gateway,
+            token_id: None,
+            on_behalf_of: None,
+        }
     }
 }
 
@@ -193,6 +220,7 @@ impl Tokens {
             groups: serde_json::from_str(&groups).unwrap_or_default(),
             kind: IdentityKind::Agent,
             token_id: Some(id.to_owned()),
+            on_behalf_of: None,
         })
     }
 

@@ -5,14 +5,19 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod admin;
 pub mod approval;
+pub mod audit;
 pub mod classify;
 pub mod config;
 pub mod connector;
 pub mod error;
 pub mod evidence;
 pub mod identity;
+pub mod links;
 pub mod mask;
+pub mod metrics;
+pub mod oidc;
 pub mod pipeline;
 pub mod policy;
 pub mod record;

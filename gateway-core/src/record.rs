@@ -54,6 +54,18 @@ pub enum EventKind {
     AuthFailed,
     /// A whole session was purged past its retention (in the gateway's audit session).
     SessionPurged,
+    /// A session was opened through a signed replay link, without signing in (in the gateway's audit session).
+    ReplayLinkOpened,
+    /// An admin slash command ran or was refused (in the gateway's audit session).
+    AdminCommand,
+    /// An admin stored a new policy version (overlay), in the gateway's audit session.
+    PolicyChanged,
+    /// An admin froze an identity (in the gateway's audit session).
+    IdentityFrozen,
+    /// An admin unfroze an identity (in the gateway's audit session).
+    IdentityUnfrozen,
+    /// A call of a frozen identity was refused (in the gateway's audit session; the call is in its own).
+    FrozenCallRefused,
 }
 
 impl EventKind {
@@ -70,6 +82,12 @@ impl EventKind {
             EventKind::Result => "result",
             EventKind::AuthFailed => "auth_failed",
             EventKind::SessionPurged => "session_purged",
+            EventKind::ReplayLinkOpened => "replay_link_opened",
+            EventKind::AdminCommand => "admin_command",
+            EventKind::PolicyChanged => "policy_changed",
+            EventKind::IdentityFrozen => "identity_frozen",
+            EventKind::IdentityUnfrozen => "identity_unfrozen",
+            EventKind::FrozenCallRefused => "frozen_call_refused",
         }
     }
 }
@@ -139,6 +157,8 @@ pub struct Recorder {
     // One lock per session serialises appends within this process; the (session_id, seq) primary key arbitrates
     // between processes (replicas), and a conflict reloads the head and retries.
     heads: Arc<Mutex<HashMap<String, HeadSlot>>>,
+    /// `[audit]` sinks: each streamed event gets an outbox row per sink, in the append's transaction.
+    audit_sinks: Arc<Vec<String>>,
 }
 
 /// Serialize `value` as canonical JSON: object keys sorted, no insignificant whitespace.
@@ -241,7 +261,13 @@ pub fn verify_events(session_id: &str, events: &[StoredEvent]) -> ChainReport {
 impl Recorder {
     /// A recorder over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store, heads: Arc::default() }
+        Self { store, heads: Arc::default(), audit_sinks: Arc::default() }
+    }
+
+    /// Also write audit-stream outbox rows for these sinks (see [`crate::audit`]).
+    pub fn with_audit_sinks(mut self, sinks: Vec<String>) -> Self {
+        self.audit_sinks = Arc::new(sinks);
+        self
     }
 
     /// Record the start of a session (a `sessions` row plus a chained `session_start` event).
@@ -363,6 +389,13 @@ impl Recorder {
                 // The search index is written in the same transaction, so it never diverges from the chain: if
                 // it cannot be written, the event is not recorded either.
                 if let Err(e) = crate::search::index_event(&mut tx, session_id, call_id, *kind, ts, value).await {
+                    *head = None;
+                    return Err(e);
+                }
+                // So is the audit stream's outbox: what is recorded is streamed, and nothing else.
+                let queued =
+                    crate::audit::enqueue(&mut tx, &self.audit_sinks, session_id, seq, call_id, *kind, ts, value).await;
+                if let Err(e) = queued {
                     *head = None;
                     return Err(e);
                 }

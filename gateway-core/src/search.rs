@@ -48,6 +48,8 @@ pub const DEFAULT_PER_PAGE: u32 = 50;
 pub struct CallQuery {
     /// Exact subject (agent identity) of the caller.
     pub subject: Option<String>,
+    /// Exact name of the human the agent acted for.
+    pub on_behalf_of: Option<String>,
     /// Exact connection name.
     pub connection: Option<String>,
     /// Exact tool name (`sql_query`, `ssh_run`, `kube_exec`).
@@ -77,6 +79,8 @@ pub struct CallSummary {
     pub call_id: String,
     pub session_id: String,
     pub subject: String,
+    /// The human the agent acted for, when it said.
+    pub on_behalf_of: Option<String>,
     pub connection: String,
     pub tool: String,
     /// `pending` until the result is recorded, then the result's status.
@@ -135,7 +139,8 @@ pub(crate) async fn index_event(
             // append_all for a chain conflict between replicas.
             sqlx::query(
                 "INSERT INTO call_index (call_id, session_id, subject, connection, tool, status, started_ms, \
-                 statement) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (call_id) DO NOTHING",
+                 statement, on_behalf_of) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) \
+                 ON CONFLICT (call_id) DO NOTHING",
             )
             .bind(call_id)
             .bind(session_id)
@@ -144,6 +149,7 @@ pub(crate) async fn index_event(
             .bind(clean(str_at(payload, "/tool").unwrap_or_default()).into_owned())
             .bind(ts_ms)
             .bind(head_chars(&clean(str_at(payload, "/statement").unwrap_or_default()), STATEMENT_CAP).to_owned())
+            .bind(str_at(payload, "/identity/on_behalf_of").map(|h| clean(h).into_owned()))
             .execute(conn)
             .await?;
         }
@@ -227,7 +233,7 @@ impl Recorder {
         // Only fixed fragments are appended to the SQL; every value is a bound parameter.
         let mut sql = String::from(
             "SELECT call_id, session_id, subject, connection, tool, status, rule, started_ms, finished_ms, \
-             substr(statement, 1, 500), approval_id FROM call_index WHERE 1 = 1",
+             substr(statement, 1, 500), approval_id, on_behalf_of FROM call_index WHERE 1 = 1",
         );
         let mut args = Vec::new();
         let mut filter = |fragment: &str, arg: Arg| {
@@ -241,6 +247,7 @@ impl Recorder {
         let prefix = if fts_driven { " AND +" } else { " AND " };
         for (column, value) in [
             ("subject = $?", &q.subject),
+            ("on_behalf_of = $?", &q.on_behalf_of),
             ("connection = $?", &q.connection),
             ("tool = $?", &q.tool),
             ("status = $?", &q.status),
@@ -298,6 +305,7 @@ impl Recorder {
                     finished_ms: r.try_get(8)?,
                     statement: r.try_get(9)?,
                     approval_id: r.try_get(10)?,
+                    on_behalf_of: r.try_get(11)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -172,9 +172,63 @@ pub(crate) fn url_with_password(url: &str, password: &str) -> String {
     format!("{scheme}://{user}:{encoded}@{host}{tail}")
 }
 
+impl Store {
+    /// Take or renew the lease `name` for `owner` until `lease` from now: `true` when `owner` holds it now,
+    /// `false` while another owner's lease runs. For work one replica at a time must do.
+    pub async fn take_lease(&self, name: &str, owner: &str, lease: std::time::Duration) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms \
+             WHERE leases.owner = excluded.owner OR leases.until_ms < $4",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give up `owner`'s lease `name` (a clean shutdown), so another replica need not wait it out.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Milliseconds since the Unix epoch, the store's one time unit.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A store timestamp as UTC calendar fields `(year, month, day, hour, minute, second, millisecond)`, without a
+/// time-zone database (Howard Hinnant's civil-from-days).
+pub fn utc_fields(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
+
+/// A store timestamp in RFC 3339 (`2026-11-21T23:59:01.250Z`), as SIEMs expect.
+pub fn rfc3339(ms: i64) -> String {
+    let (y, mo, d, h, mi, s, milli) = utc_fields(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
 #[cfg(test)]

@@ -82,8 +82,38 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<Exi
 }
 
 /// `airlock policy …`.
-pub fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PolicyCommand::Export { output } => {
+            let store = open_store(config).await?;
+            let exported = gateway_core::admin::export(&store, &config.policy.dir).await;
+            store.close().await;
+            let (yaml, version) = exported?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote the effective policy (admin version {version}) to {}", path.display());
+                }
+                None => print!("{yaml}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::History { limit } => {
+            let store = open_store(config).await?;
+            let versions = gateway_core::admin::history(&store, limit).await;
+            store.close().await;
+            let versions = versions?;
+            if versions.is_empty() {
+                println!("no admin policy changes: the policy files alone are in force");
+            }
+            for v in versions {
+                println!("v{}  {}  {}  {}", v.version, v.created_at_ms, v.actor, v.command);
+                for line in v.diff.lines() {
+                    println!("    {line}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         PolicyCommand::Check { dir } => {
             let dir = dir.as_deref().unwrap_or(&config.policy.dir);
             let set = gateway_core::policy::load_dir(dir)?;

@@ -106,6 +106,19 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
+    /// Write the effective policy (the policy files plus admin changes made with `/airlock policy set`) as one
+    /// YAML file that `airlock policy check` accepts, for review in git.
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// List the admin policy versions (who, when, command, diff), newest first.
+    History {
+        /// How many versions to show.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Load and validate every policy file; exit non-zero with the first error.
     Check {
         /// Policy directory (default: `policy.dir` from the configuration).

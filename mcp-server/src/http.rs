@@ -26,6 +26,9 @@ use crate::approvals::Approvals;
 use crate::shutdown;
 use crate::tools::{ToolsFactory, Transport};
 
+/// The header a trusted agent names the human it acts for with (see `[identity] on_behalf_of_groups`).
+const ON_BEHALF_OF_HEADER: &str = "x-airlock-on-behalf-of";
+
 /// How long shutdown waits for in-flight tool calls before closing connections anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,17 +46,18 @@ pub fn app(
     approvals: &Approvals,
     calls: TaskTracker,
     sessions: CancellationToken,
-) -> (Router, AppState) {
+) -> anyhow::Result<(Router, AppState)> {
     let state = AppState { gateway, draining: Arc::new(AtomicBool::new(false)) };
     let server = &state.gateway.config().server;
     let router = Router::new()
         .merge(mcp_routes(state.clone(), calls, sessions))
+        .merge(crate::metrics::routes(state.gateway.clone())?)
         .merge(approvals.routes(state.gateway.clone()))
-        .merge(crate::web::routes(state.gateway.clone(), allowed_origins(server)))
+        .merge(crate::web::routes(state.gateway.clone(), allowed_origins(server))?)
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .with_state(state.clone());
-    (router, state)
+    Ok((router, state))
 }
 
 /// `/mcp`: rmcp's streamable HTTP service, with Host/Origin checks from the configuration, behind
@@ -112,7 +116,15 @@ async fn require_bearer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_owned());
-    match state.gateway.authenticate(presented.as_deref(), &format!("http {peer}")).await {
+    // A trusted agent may name the human it acts for; the gateway refuses it from anyone else.
+    let on_behalf_of = match req.headers().get(ON_BEHALF_OF_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(v)) => Some(v.trim().to_owned()),
+        // Not visible ASCII: refused like any other bad assertion (an empty name fails the gateway's check).
+        Some(Err(_)) => Some(String::new()),
+    };
+    let context = format!("http {peer}");
+    match state.gateway.authenticate_on_behalf(presented.as_deref(), on_behalf_of.as_deref(), &context).await {
         Ok(identity) => {
             req.extensions_mut().insert(identity);
             next.run(req).await
@@ -120,7 +132,7 @@ async fn require_bearer(
         Err(gateway_core::Error::Auth(_)) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"airlock\""))],
-            "a valid Airlock API token is required: Authorization: Bearer <token>\n",
+            "invalid token: a valid Airlock API token or OIDC JWT is required: Authorization: Bearer <token>\n",
         )
             .into_response(),
         Err(e) => {
@@ -146,7 +158,10 @@ pub async fn serve(gateway: Arc<Gateway>, approvals: &Approvals) -> anyhow::Resu
     let listen = gateway.config().server.listen.clone();
     let calls = TaskTracker::new();
     let sessions = CancellationToken::new();
-    let (router, state) = app(gateway.clone(), approvals, calls.clone(), sessions.child_token());
+    let (router, state) = app(gateway.clone(), approvals, calls.clone(), sessions.child_token())?;
+    let _metrics = crate::metrics::spawn_listener(gateway.clone(), sessions.child_token()).await?;
+    let audit_sinks = gateway_core::audit::sinks(&gateway.config().audit, false)?;
+    let _audit = gateway_core::audit::spawn_delivery(gateway.store().clone(), audit_sinks, sessions.child_token());
     let _background = approvals.spawn_background(gateway.clone(), sessions.child_token());
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;

@@ -8,6 +8,7 @@ mod approvals;
 mod cli;
 mod demo;
 mod http;
+mod metrics;
 mod shutdown;
 mod stdio;
 mod tools;
@@ -55,7 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => admin::migrate(&admin::load_config(&cli.config)?).await,
         Command::Token(cmd) => admin::token(&admin::load_config(&cli.config)?, cmd).await,
-        Command::Policy(cmd) => admin::policy(&admin::load_config(&cli.config)?, cmd),
+        Command::Policy(cmd) => admin::policy(&admin::load_config(&cli.config)?, cmd).await,
         Command::Sessions(cmd) => admin::sessions(&admin::load_config(&cli.config)?, cmd).await,
         Command::Users(cmd) => web::users(&admin::load_config(&cli.config)?, cmd).await,
     }
@@ -75,13 +76,22 @@ pub async fn start_with(config: gateway_core::config::Config) -> anyhow::Result<
 }
 
 /// `AIRLOCK_LOG` (or `RUST_LOG`) filters; the default shows Airlock's own info lines.
+/// Libraries whose debug and trace events print raw request data: MCP messages with the agent's arguments, SQL
+/// statements as sent, HTTP and SSH traffic. Airlock only ever records and logs masked data, so these stay at
+/// `info` whatever `AIRLOCK_LOG` asks for (a credential or a customer's e-mail typed by an agent must not reach
+/// the log by way of a debug line).
+const RAW_DATA_TARGETS: [&str; 8] =
+    ["rmcp", "sqlx", "russh", "kube", "kube_client", "hyper", "hyper_util", "tokio_tungstenite"];
+
 fn init_logging() {
     let filter = std::env::var("AIRLOCK_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "airlock=info,gateway_core=info,warn".to_owned());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
-        .init();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into());
+    for target in RAW_DATA_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter).init();
 }

@@ -16,6 +16,7 @@ use crate::tools::{ToolsFactory, Transport};
 
 /// Serve until the client closes stdin or a stop signal arrives; in-flight calls finish first.
 pub async fn serve(gateway: Arc<Gateway>, approvals: &Approvals) -> anyhow::Result<ExitCode> {
+    let audit_sinks = gateway_core::audit::sinks(&gateway.config().audit, true)?;
     let token = std::env::var("AIRLOCK_TOKEN").ok();
     let identity = match gateway.authenticate(token.as_deref(), "stdio").await {
         Ok(identity) => identity,
@@ -24,7 +25,8 @@ pub async fn serve(gateway: Arc<Gateway>, approvals: &Approvals) -> anyhow::Resu
                 "AIRLOCK_TOKEN is not set. Create a token with `airlock token create --name <agent>` and pass it \
                  in the environment of `airlock mcp --stdio` (MCP clients do not pass their own environment on)."
             } else {
-                "AIRLOCK_TOKEN was refused (unknown, malformed or revoked token)."
+                "AIRLOCK_TOKEN was refused (unknown, malformed or revoked API token, or a JWT that failed \
+                 verification)."
             };
             eprintln!("airlock: {hint} ({e})");
             return Ok(ExitCode::from(2));
@@ -34,6 +36,7 @@ pub async fn serve(gateway: Arc<Gateway>, approvals: &Approvals) -> anyhow::Resu
     let calls = TaskTracker::new();
     let stop = CancellationToken::new();
     let _background = approvals.spawn_background(gateway.clone(), stop.child_token());
+    let _audit = gateway_core::audit::spawn_delivery(gateway.store().clone(), audit_sinks, stop.child_token());
     let tools = ToolsFactory::new(gateway.clone(), calls.clone()).session(Transport::Stdio(identity));
     let running = tools.serve_with_ct(rmcp::transport::stdio(), stop.child_token()).await?;
     tokio::select! {

@@ -137,6 +137,11 @@ impl Airlock {
 
     /// Start `airlock serve` on a free loopback port and wait until `/healthz` answers 200.
     pub fn serve(&self) -> Server {
+        self.serve_with_env(&[])
+    }
+
+    /// [`Airlock::serve`] with extra environment variables (e.g. `AIRLOCK_LOG`).
+    pub fn serve_with_env(&self, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let log_path = self.dir.path().join(format!("serve-{port}.log"));
@@ -145,6 +150,7 @@ impl Airlock {
             .command(&["serve"])
             .env("AIRLOCK_SERVER__LISTEN", addr.to_string())
             .env("AIRLOCK_SERVER__PUBLIC_URL", format!("http://{addr}"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

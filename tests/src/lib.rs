@@ -9,7 +9,9 @@
 
 pub mod airlock;
 pub mod bench;
+pub mod fake_discord;
 pub mod fake_kube;
+pub mod fake_oidc;
 pub mod fake_slack;
 pub mod sshd;
 

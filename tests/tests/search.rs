@@ -59,7 +59,13 @@ async fn calls_are_found_by_every_filter_by_text_and_page_by_page() {
         let gw = Gateway::start(config).await.expect("gateway");
         let rec = gw.recorder();
         let alice = caller(&gw, "alice-bot").await;
-        let bob = caller(&gw, "bob-bot").await;
+        // bob acts for a human (an OIDC claim or a trusted agent's header in real life).
+        let bob = {
+            let mut identity = Identity::agent("bob-bot", &["agents"]);
+            identity.on_behalf_of = Some("jane@example.com".into());
+            let session_id = gw.open_session(&identity, "test", "search").await.expect("session");
+            Caller { identity, session_id }
+        };
         let carol = caller(&gw, "carol-bot").await;
 
         assert_eq!(sql(&gw, &alice, "SELECT 'zebracorn' AS animal").await, CallStatus::Completed, "{store}");
@@ -88,6 +94,12 @@ async fn calls_are_found_by_every_filter_by_text_and_page_by_page() {
         let page = search(rec, q(|q| q.subject = Some("alice-bot".into()))).await;
         assert_eq!(page.calls.len(), 2, "{store}: subject");
         assert!(page.calls.iter().all(|c| c.subject == "alice-bot" && c.session_id == alice.session_id));
+        let page = search(rec, q(|q| q.on_behalf_of = Some("jane@example.com".into()))).await;
+        assert_eq!(page.calls.len(), 6, "{store}: on behalf of");
+        assert!(
+            page.calls.iter().all(|c| c.subject == "bob-bot" && c.on_behalf_of.as_deref() == Some("jane@example.com"))
+        );
+        assert!(all.calls.iter().filter(|c| c.subject != "bob-bot").all(|c| c.on_behalf_of.is_none()), "{store}");
         let page = search(rec, q(|q| q.session_id = Some(String::new()))).await;
         assert_eq!(page.calls.len(), 9, "{store}: an empty filter (as forms send) is no filter");
         let page = search(rec, CallQuery { session_id: Some(bob.session_id.clone()), ..CallQuery::default() }).await;

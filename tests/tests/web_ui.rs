@@ -538,3 +538,288 @@ async fn demo_loop_without_slack_login_link_inbox_approval_and_replay() {
     );
     client.cancel().await.unwrap();
 }
+
+/// `[web] signed_link_channels`: the replay link posted to a listed channel opens that one session without a
+/// sign-in, until it expires; it opens nothing else, a tampered or expired link is refused and audited, and the
+/// agent's own replay link stays a plain one.
+#[tokio::test]
+async fn signed_replay_links_open_one_session_without_sign_in_until_they_expire() {
+    use airlock_tests::fake_slack::{BOT_TOKEN, FakeSlack};
+    let slack = FakeSlack::start().await;
+    let extra = format!(
+        "signed_link_channels = [\"#airlock-approvals\"]\nsigned_link_lifetime = \"2h\"\n\n[slack]\n\
+         bot_token = {{ inline = \"{BOT_TOKEN}\" }}\napi_base_url = \"{}\"\nmode = \"http\"\n\
+         signing_secret = {{ inline = \"0123456789abcdef\" }}\n",
+        slack.api_base_url()
+    );
+    let f = Fixture::start(&extra).await;
+    let origin = f.origin();
+    let alice = f.login(ALICE, ALICE_PASSWORD).await;
+
+    // The agent's DELETE is held (posted to Slack), alice approves it in the inbox, and it runs.
+    let client = f.client().await;
+    let held = sql(&client, "DELETE FROM orders").await;
+    let id = structured(&held)["approval_id"].as_str().unwrap().to_owned();
+    let session = structured(&held)["session_id"].as_str().unwrap().to_owned();
+    let csrf = f.get("/approvals", Some(&alice)).await.csrf();
+    let voted = f
+        .post(
+            &format!("/approvals/{id}/vote"),
+            Some(&alice),
+            Some(&origin),
+            &[("csrf", &csrf), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(voted.status, 200, "{}", voted.body);
+    let args = json!({"approval_id": id, "wait_s": 20}).as_object().cloned().unwrap();
+    let done = client.call_tool(CallToolRequestParams::new("await_approval").with_arguments(args)).await.unwrap();
+    assert_eq!(structured(&done)["status"], "completed", "{}", seen(&done));
+    // The agent gets the plain link: a bearer link is for the people in the channel, not for the agent.
+    let agent_link = structured(&done)["replay_url"].as_str().unwrap().to_owned();
+    assert!(agent_link.contains(&format!("/sessions/{session}")) && !agent_link.contains("sig="), "{agent_link}");
+
+    // The outcome posted in the thread carries the signed link (`&` escaped as Slack's mrkdwn wants).
+    let posts = slack.wait_calls("chat.postMessage", 2).await;
+    let text = posts[1].body["text"].as_str().unwrap().replace("&amp;", "&");
+    let start = text.find("/sessions/").unwrap_or_else(|| panic!("no replay link in {text}"));
+    let link = text[start..].split(['#', '|', '>']).next().unwrap().to_owned();
+    assert!(link.starts_with(&format!("/sessions/{session}?exp=")) && link.contains("&sig="), "{link}");
+    let query = link.split_once('?').unwrap().1.to_owned();
+
+    // Without any cookie the link shows the session, read-only and labelled as shared.
+    let page = f.get(&link, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("DELETE FROM orders") && page.body.contains("shared link"), "{}", page.body);
+    assert!(!page.body.contains("Sign out") && !page.body.contains("name=\"csrf\""), "no signed-in chrome");
+    assert!(page.body.contains(&format!("export.json?{}", query.replace('&', "&amp;"))), "exports keep the link");
+    let export = f.get(&format!("/sessions/{session}/export.json?{query}"), None).await;
+    assert_eq!(export.status, 200);
+    assert!(export.body.contains("airlock.session.v1"), "{}", export.body);
+    let opened = store_events(&f.airlock.store_url, "replay_link_opened").await;
+    assert!(opened.iter().any(|e| e["session_id"] == session.as_str()), "{opened:?}");
+
+    // It opens nothing else: another session, search, the inbox, the audit session.
+    let other = f.client().await;
+    let other_session =
+        structured(&sql(&other, "SELECT count(*) AS n FROM orders").await)["session_id"].as_str().unwrap().to_owned();
+    assert_ne!(other_session, session);
+    let refused = f.get(&format!("/sessions/{other_session}?{query}"), None).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("not valid"), "{}", refused.body);
+    assert_eq!(f.get(&format!("/sessions?{query}"), None).await.status, 303, "search needs a sign-in");
+    assert_eq!(f.get(&format!("/approvals/{id}?{query}"), None).await.status, 303, "the inbox needs a sign-in");
+    let audit_session = gateway_core::record::AUDIT_SESSION;
+    assert_eq!(f.get(&format!("/sessions/{audit_session}?{query}"), None).await.status, 404);
+
+    // A tampered expiry or signature is refused, and each refusal is in the audit log.
+    let (exp, sig) = query.split_once("&sig=").unwrap();
+    let exp: i64 = exp.trim_start_matches("exp=").parse().unwrap();
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now_s + 7100..=now_s + 7200).contains(&exp), "valid for the configured 2h: {exp} vs {now_s}");
+    let later = f.get(&format!("/sessions/{session}?exp={}&sig={sig}", exp + 86_400), None).await;
+    assert_eq!(later.status, 403, "a longer life cannot be granted by editing the link");
+    let mut flipped = sig.to_owned().into_bytes();
+    flipped[5] = if flipped[5] == b'a' { b'b' } else { b'a' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    assert_eq!(f.get(&format!("/sessions/{session}?exp={exp}&sig={flipped}"), None).await.status, 403);
+    let audit = store_events(&f.airlock.store_url, "auth_failed").await;
+    assert!(audit.iter().filter(|e| e["reason"].as_str().unwrap_or("").starts_with("replay link")).count() >= 3);
+
+    // A link past its expiry, signed with the gateway's own key (read from the store), is refused as expired.
+    let expired = now_s - 60;
+    let key = {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&f.airlock.store_url).await.unwrap();
+        let hex_key: String = sqlx::query_scalar("SELECT key_hex FROM link_keys").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        hex::decode(hex_key).unwrap()
+    };
+    let expired_sig = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("airlock replay link v1\n{session}\n{expired}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let page = f.get(&format!("/sessions/{session}?exp={expired}&sig={expired_sig}"), None).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("expired"), "{}", page.body);
+
+    // A signed-in reviewer opens the same URL as usual (the link adds nothing to, and takes nothing from, a sign-in).
+    let rita = f.login(RITA, RITA_PASSWORD).await;
+    let page = f.get(&format!("/sessions/{session}?exp={expired}&sig={expired_sig}"), Some(&rita)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign out") && !page.body.contains("shared link"));
+    client.cancel().await.unwrap();
+    other.cancel().await.unwrap();
+}
+
+/// The value of the metric line `series` (name plus exact labels) in a Prometheus text page.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `[metrics]`: `/metrics` on the main listener needs the token; the separate listener serves it without one.
+/// Calls are counted by tool, status and rule, the decision latency histogram fills, masking is counted by
+/// detector, the pending gauge follows the store, and an approval's wait is observed when it is decided.
+#[tokio::test]
+async fn metrics_count_calls_masking_and_approvals_behind_a_token() {
+    const TOKEN: &str = "scrape-token-5c0a2f6e9d";
+    let port = airlock_tests::airlock::free_port();
+    let f =
+        Fixture::start(&format!("\n[metrics]\ntoken = {{ inline = \"{TOKEN}\" }}\nlisten = \"127.0.0.1:{port}\"\n"))
+            .await;
+    let scrape = |token: Option<&'static str>| {
+        let mut req = f.http.get(f.url("/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    // Without the token, or with a wrong one: 401, audited, and no figures.
+    for token in [None, Some("wrong-token")] {
+        let r = scrape(token).await.unwrap();
+        assert_eq!(r.status(), 401, "{token:?}");
+        assert!(!r.text().await.unwrap().contains("airlock_"));
+    }
+    let refused = store_events(&f.airlock.store_url, "auth_failed").await;
+    assert_eq!(refused.iter().filter(|e| e["context"] == "metrics").count(), 2, "{refused:?}");
+
+    let client = f.client().await;
+    let read = sql(&client, "SELECT name, email FROM customers ORDER BY id").await;
+    assert_eq!(structured(&read)["status"], "completed", "{}", seen(&read));
+    let blocked = sql(&client, "DROP TABLE customers").await;
+    assert_eq!(structured(&blocked)["status"], "blocked", "{}", seen(&blocked));
+    let held = sql(&client, "DELETE FROM orders").await;
+    let id = structured(&held)["approval_id"].as_str().unwrap().to_owned();
+
+    let r = scrape(Some(TOKEN)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = r.text().await.unwrap();
+    let calls = |status: &str, rule: &str| {
+        metric(&text, &format!("airlock_tool_calls_total{{tool=\"sql_query\",status=\"{status}\",rule=\"{rule}\"}}"))
+    };
+    assert_eq!(calls("completed", "allow-reads-and-bounded-writes"), Some(1.0), "{text}");
+    assert_eq!(calls("blocked", "block-destructive-ddl"), Some(1.0), "{text}");
+    assert_eq!(calls("pending_approval", "approve-unbounded-writes"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "airlock_approvals_pending"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "airlock_policy_decision_seconds_count"), Some(3.0), "{text}");
+    assert_eq!(metric(&text, "airlock_tool_call_duration_seconds_count{tool=\"sql_query\"}"), Some(3.0));
+    assert_eq!(metric(&text, "airlock_masked_values_total{detector=\"email\"}"), Some(2.0), "{text}");
+    assert!(!text.contains(ADA_EMAIL) && !text.contains("DELETE FROM"), "no recorded data in metrics");
+
+    // alice approves in the inbox: the held call runs, the gauge drops, the wait is observed.
+    let alice = f.login(ALICE, ALICE_PASSWORD).await;
+    let csrf = f.get("/approvals", Some(&alice)).await.csrf();
+    let origin = f.origin();
+    let form = [("csrf", csrf.as_str()), ("decision", "approve")];
+    assert_eq!(f.post(&format!("/approvals/{id}/vote"), Some(&alice), Some(&origin), &form).await.status, 200);
+    let args = json!({"approval_id": id, "wait_s": 20}).as_object().cloned().unwrap();
+    let done = client.call_tool(CallToolRequestParams::new("await_approval").with_arguments(args)).await.unwrap();
+    assert_eq!(structured(&done)["status"], "completed", "{}", seen(&done));
+
+    // The separate listener needs no token (its address is the access control).
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&text, "airlock_approvals_pending"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "airlock_approval_wait_seconds_count{outcome=\"approved\"}"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "airlock_tool_calls_total{tool=\"sql_query\",status=\"completed\",rule=\"approve-unbounded-writes\"}"
+        ),
+        Some(1.0),
+        "the approved call, counted when it ran: {text}"
+    );
+    client.cancel().await.unwrap();
+}
+
+impl Fixture {
+    /// A form POST to another replica at `base` (`http://addr`), from that replica's own origin.
+    async fn post_at(&self, base: &str, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+        let mut req = self
+            .http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", base)
+            .body(serde_urlencoded::to_string(form).unwrap());
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        self.page(req.send().await.unwrap()).await
+    }
+
+    async fn get_at(&self, base: &str, path: &str, cookie: &str) -> Page {
+        self.page(self.http.get(format!("{base}{path}")).header("cookie", cookie).send().await.unwrap()).await
+    }
+}
+
+/// Two `airlock serve` replicas on one Postgres store: an approval given on replica B releases the agent waiting
+/// on replica A; then A is killed (SIGKILL) with a call held, B approves it and runs it, and the agent, reconnected
+/// to B, gets the result; the call ran exactly once and the session's chain still verifies.
+#[tokio::test]
+async fn two_replicas_share_approvals_and_one_can_be_killed() {
+    let mut f = Fixture::start_on("", Some(airlock_tests::postgres_db().await)).await;
+    let replica_b = f.airlock.serve();
+    let b = format!("http://{}", replica_b.addr);
+    let signed_in = f
+        .post_at(&b, "/login", None, &[("subject", ALICE), ("password", ALICE_PASSWORD), ("next", "/approvals")])
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let alice = cookie_of(&signed_in);
+    let csrf = f.get_at(&b, "/approvals", &alice).await.csrf();
+
+    // The agent on A waits; alice approves on B; A's waiter is woken (LISTEN/NOTIFY) and gets the result.
+    let on_a = f.client().await;
+    let held = sql(&on_a, "DELETE FROM orders").await;
+    assert_eq!(structured(&held)["status"], "pending_approval", "{}", seen(&held));
+    let id = structured(&held)["approval_id"].as_str().unwrap().to_owned();
+    let peer = on_a.peer().clone();
+    let waiter_id = id.clone();
+    let waiter = tokio::spawn(async move {
+        let args = json!({"approval_id": waiter_id, "wait_s": 30}).as_object().cloned().unwrap();
+        peer.call_tool(CallToolRequestParams::new("await_approval").with_arguments(args)).await.unwrap()
+    });
+    // The inbox on B lists the call held on A: both read the one store.
+    let inbox = f.get_at(&b, "/approvals", &alice).await;
+    assert!(inbox.body.contains(&id), "{}", inbox.body);
+    let voted = f
+        .post_at(&b, &format!("/approvals/{id}/vote"), Some(&alice), &[("csrf", &csrf), ("decision", "approve")])
+        .await;
+    assert_eq!(voted.status, 200, "{}", voted.body);
+    let approved_at = std::time::Instant::now();
+    let done = waiter.await.unwrap();
+    eprintln!("agent on replica A released {:?} after the approval on replica B", approved_at.elapsed());
+    assert_eq!(structured(&done)["status"], "completed", "{}", seen(&done));
+    assert_eq!(airlock_tests::count(&f.airlock.target.url, "SELECT count(*) FROM orders").await, 0);
+
+    // A call held on A, then A dies. The approval lives in the store: B takes the vote and runs the call.
+    airlock_tests::exec(&f.airlock.target.url, "INSERT INTO orders VALUES (7, 1, 100), (8, 2, 200);").await;
+    let held = sql(&on_a, "DELETE FROM orders").await;
+    assert_eq!(structured(&held)["status"], "pending_approval", "{}", seen(&held));
+    let id = structured(&held)["approval_id"].as_str().unwrap().to_owned();
+    let session = structured(&held)["session_id"].as_str().unwrap().to_owned();
+    f.server.child.kill().unwrap();
+    f.server.child.wait().unwrap();
+    let voted = f
+        .post_at(&b, &format!("/approvals/{id}/vote"), Some(&alice), &[("csrf", &csrf), ("decision", "approve")])
+        .await;
+    assert_eq!(voted.status, 200, "{}", voted.body);
+    // The agent reconnects to B (as a load balancer would send it) and asks for its approval.
+    let on_b = http_client(&replica_b, &f.token).await;
+    let args = json!({"approval_id": id, "wait_s": 30}).as_object().cloned().unwrap();
+    let done = on_b.call_tool(CallToolRequestParams::new("await_approval").with_arguments(args)).await.unwrap();
+    assert_eq!(structured(&done)["status"], "completed", "{}", seen(&done));
+    assert!(seen(&done).contains("2 row"), "the DELETE ran once, on B: {}", seen(&done));
+    assert_eq!(airlock_tests::count(&f.airlock.target.url, "SELECT count(*) FROM orders").await, 0);
+    // Nothing recorded was lost: the session begun on A, finished by B, verifies end to end.
+    let verified = f.airlock.run(&["sessions", "verify", &session]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let results: Vec<_> = store_events(&f.airlock.store_url, "result").await;
+    assert_eq!(results.iter().filter(|r| r["approval_id"] == id.as_str()).count(), 1, "one result for the call");
+    on_b.cancel().await.ok();
+}

@@ -57,19 +57,8 @@ pub fn slack_date(ms: i64) -> String {
 
 /// `2026-11-21 18:40:00 UTC`.
 pub fn utc(secs: i64) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm), to avoid a time crate for one line.
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    let (y, m, d, hour, minute, second, _) = gateway_core::store::utc_fields(secs.saturating_mul(1000));
+    format!("{y:04}-{m:02}-{d:02} {hour:02}:{minute:02}:{second:02} UTC")
 }
 
 fn md(text: impl Into<String>) -> SlackBlockText {
@@ -85,6 +74,14 @@ fn section(text: impl Into<String>) -> SlackBlock {
     SlackSectionBlock::new().with_text(md(text)).into()
 }
 
+/// The agent, and the human it acts for when it says so.
+fn requester(notice: &ApprovalNotice) -> String {
+    match &notice.on_behalf_of {
+        Some(human) => format!("{} on behalf of {}", escape(&notice.requester), escape(human)),
+        None => escape(&notice.requester),
+    }
+}
+
 fn approvers(notice: &ApprovalNotice) -> String {
     let r = &notice.requirement;
     format!("{} (quorum {})", escape(&r.approvers.join(", ")), r.quorum)
@@ -96,7 +93,7 @@ fn request_details(notice: &ApprovalNotice) -> Vec<SlackBlock> {
         SlackHeaderBlock::new(plain(&format!("Approval needed: {} on {}", notice.tool, notice.connection), 150)).into(),
         SlackSectionBlock::new()
             .with_fields(vec![
-                md(format!("*Requester*\n{}", escape(&notice.requester))),
+                md(format!("*Requester*\n{}", requester(notice))),
                 md(format!("*Connection*\n{}", escape(&notice.connection))),
                 md(format!("*Tool*\n{}", escape(&notice.tool))),
                 md(format!("*Approvers*\n{}", approvers(notice))),
@@ -120,8 +117,12 @@ fn context(notice: &ApprovalNotice) -> SlackBlock {
 /// The notification text (shown in push notifications and by clients without Block Kit).
 pub fn request_text(notice: &ApprovalNotice) -> String {
     format!(
-        "Approval needed: {} on {} requested by {} (rule {})",
-        notice.tool, notice.connection, notice.requester, notice.rule
+        "Approval needed: {} on {} requested by {}{} (rule {})",
+        notice.tool,
+        notice.connection,
+        notice.requester,
+        notice.on_behalf_of.as_deref().map(|h| format!(" on behalf of {h}")).unwrap_or_default(),
+        notice.rule
     )
 }
 
@@ -188,7 +189,8 @@ pub fn finished_text(update: &ApprovalUpdate) -> String {
     format!(
         "*Outcome:* {}\n<{}|Session replay>",
         escape(update.outcome.as_deref().unwrap_or("finished")),
-        update.notice.replay_url.replace('|', "%7C").replace('>', "%3E")
+        // Slack's mrkdwn treats `&`, `<`, `>` as control characters, also inside links (signed links carry `&`).
+        update.notice.replay_url.replace('&', "&amp;").replace('|', "%7C").replace('>', "%3E")
     )
 }
 
@@ -241,6 +243,24 @@ mod tests {
         let b = statement_block(&"x".repeat(STATEMENT_LIMIT + 10));
         assert!(b.contains("10 more characters"), "{b}");
         assert!(b.len() < 3000, "fits a section block");
+    }
+
+    #[test]
+    fn requester_shows_on_whose_behalf_the_agent_asks() {
+        let mut notice: ApprovalNotice = serde_json::from_value(serde_json::json!({
+            "approval_id": "a1", "session_id": "s1", "call_id": "c1", "requester": "ci:chat-bot",
+            "connection": "shop", "tool": "sql_query", "statement": "DELETE FROM orders WHERE id = 1",
+            "rule": "approve-writes", "channel": "#db", "created_at_ms": 0, "expires_at_ms": 60_000,
+            "replay_url": "http://x/sessions/s1", "review_url": "http://x/approvals/a1",
+            "requirement": { "approvers": ["dba"], "quorum": 1, "timeout_s": 900, "channel": null, "reason": "r" }
+        }))
+        .expect("notice without on_behalf_of still parses");
+        assert_eq!(requester(&notice), "ci:chat-bot");
+        notice.on_behalf_of = Some("alice@example.com <!here>".into());
+        assert_eq!(requester(&notice), "ci:chat-bot on behalf of alice@example.com &lt;!here&gt;");
+        assert!(request_text(&notice).contains("requested by ci:chat-bot on behalf of alice@example.com"));
+        let blocks = serde_json::to_string(&request_blocks(&notice)).expect("blocks serialize");
+        assert!(blocks.contains("on behalf of alice@example.com"), "{blocks}");
     }
 
     #[test]

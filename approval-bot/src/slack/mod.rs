@@ -75,11 +75,11 @@ impl SlackBot {
         Arc::new(Interactions::new(self.api.clone(), gateway))
     }
 
-    /// The signed webhook routes (`POST /interactions`, `POST /events`), to mount with
+    /// The signed webhook routes (`POST /interactions`, `POST /commands`, `POST /events`), to mount with
     /// `app.nest("/slack", bot.router(gateway))` (any outer state `S`: the routes carry their own). Without a
     /// signing secret every request is refused (401).
     pub fn router<S: Clone + Send + Sync + 'static>(&self, gateway: Arc<Gateway>) -> axum::Router<S> {
-        routes::router(self.interactions(gateway), self.signing_secret.clone())
+        routes::router(self.interactions(gateway), self.signing_secret.clone(), self.api.clone())
     }
 
     /// Connect to Slack in Socket Mode and handle interactions until `cancel` fires or the task is dropped.

@@ -90,6 +90,12 @@ impl Notifier for SlackNotifier {
         self.api.call("chat.postMessage", &body).await?;
         Ok(())
     }
+
+    #[tracing::instrument(name = "slack_announce", skip_all, fields(channel = %channel))]
+    async fn announce(&self, channel: &str, text: &str) -> gateway_core::Result<()> {
+        self.api.call("chat.postMessage", &json!({ "channel": channel, "text": text, "unfurl_links": false })).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

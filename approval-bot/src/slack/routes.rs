@@ -1,5 +1,6 @@
 //! The signed webhook endpoints Slack calls in `http` mode, as an axum router to mount at `/slack`:
-//! `POST /slack/interactions` (buttons, modals) and `POST /slack/events` (URL verification).
+//! `POST /slack/interactions` (buttons, modals), `POST /slack/commands` (`/airlock …` slash commands) and
+//! `POST /slack/events` (URL verification).
 //!
 //! Every request's signature is checked on the raw body before anything is parsed; a failure answers `401`,
 //! is logged and is recorded in the gateway's audit session.
@@ -25,6 +26,7 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 struct RouteState {
     interactions: Arc<Interactions>,
     signing_secret: Option<Secret>,
+    api: super::SlackApi,
 }
 
 /// The router (paths relative to where it is mounted). Generic over the outer app's state so it can be
@@ -32,10 +34,12 @@ struct RouteState {
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     interactions: Arc<Interactions>,
     signing_secret: Option<Secret>,
+    api: super::SlackApi,
 ) -> Router<S> {
-    let state = Arc::new(RouteState { interactions, signing_secret });
+    let state = Arc::new(RouteState { interactions, signing_secret, api });
     Router::new()
         .route("/interactions", post(interactions_endpoint))
+        .route("/commands", post(commands_endpoint))
         .route("/events", post(events_endpoint))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -117,4 +121,18 @@ async fn events_endpoint(State(state): State<Arc<RouteState>>, headers: HeaderMa
     }
     // We subscribe to no events yet; acknowledge so Slack does not retry.
     StatusCode::OK.into_response()
+}
+
+/// `/airlock …` slash commands (Slack's "Slash Commands" Request URL): a signed form post; the answer is the
+/// JSON message Slack shows (ephemeral unless it announces a change).
+async fn commands_endpoint(State(state): State<Arc<RouteState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = state.verify("/slack/commands", &headers, &body).await {
+        return refused;
+    }
+    let cmd: crate::commands::slack::SlashCommand = match serde_urlencoded::from_bytes(&body) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad slash command body: {e}")).into_response(),
+    };
+    let gateway = state.interactions.gateway().clone();
+    axum::Json(crate::commands::slack::answer_http(state.api.clone(), gateway, cmd).await).into_response()
 }

@@ -136,6 +136,12 @@ async fn connect_and_serve(api: &SlackApi, interactions: &Arc<Interactions>, can
                 return Ok(());
             }
             "interactive" => {}
+            // Acked above; the command runs in the background and replies through the Web API.
+            "slash_commands" => crate::commands::slack::spawn_socket(
+                api.clone(),
+                interactions.gateway().clone(),
+                envelope.get("payload").unwrap_or(&Value::Null),
+            ),
             other => tracing::debug!(kind = other, "socket mode envelope acked and ignored"),
         }
     }

@@ -443,6 +443,29 @@ impl ApprovalBroker {
         Ok(VoteOutcome::Counted { state, approvals, quorum })
     }
 
+    /// Deny a pending approval on an admin's authority (freezing its requester), bypassing the approver
+    /// rules: records a deny vote by `by` with `reason`, then moves it to `denied`. False when it was no longer
+    /// pending.
+    pub async fn force_deny(&self, id: &str, by: &str, reason: &str, source: VoteSource) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO approval_votes (approval_id, voter, decision, reason, source, ts_ms) VALUES ($1, $2, 'deny', $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(reason)
+        .bind(source.as_str())
+        .bind(now_ms())
+        .execute(self.store.pool())
+        .await;
+        match inserted {
+            // The admin had already voted on it: the denial still stands, without a second vote.
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.transition(id, ApprovalState::Pending, ApprovalState::Denied).await
+    }
+
     /// Claim the right to execute an approved call. Exactly one caller ever gets `true`.
     pub async fn claim_execution(&self, id: &str) -> Result<bool> {
         self.transition(id, ApprovalState::Approved, ApprovalState::Executing).await

@@ -26,6 +26,9 @@ pub struct ApprovalNotice {
     pub call_id: String,
     /// The agent's identity subject.
     pub requester: String,
+    /// The human the agent acts for, when it says so (token claim or trusted header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     pub connection: String,
     pub tool: String,
     /// The masked statement or command.
@@ -68,4 +71,10 @@ pub trait Notifier: Send + Sync {
 
     /// The approved call ran (or failed); `update.outcome` says how. Best effort: errors are logged.
     async fn call_finished(&self, update: &ApprovalUpdate) -> Result<()>;
+
+    /// Post an announcement (an admin change: policy set, freeze) to `channel`. Default: not supported.
+    async fn announce(&self, channel: &str, text: &str) -> Result<()> {
+        let _ = (channel, text);
+        Ok(())
+    }
 }

@@ -18,7 +18,7 @@ use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, Column, Database, Either, Row, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, ConnectOptions as _, Database, Either, Row, TypeInfo, ValueRef};
 
 use super::{ChunkSender, Connector, Execution, Output, SqlColumn, SqlOutput, Truncation};
 use crate::config::{ConnectionConfig, ConnectionKind, Limits};
@@ -74,21 +74,27 @@ impl SqlConnector {
             Some(p) => url_with_password(&config.url, p.expose()),
             None => config.url.clone(),
         };
+        // Statement logging off: sqlx would log every statement as sent (debug) and slow ones at warn, i.e. the
+        // agent's raw, unmasked SQL. Airlock records the masked statement instead.
         let pool = match config.kind {
             ConnectionKind::Postgres => {
-                let opts = PgConnectOptions::from_str(&url).map_err(target_err)?.application_name("airlock");
+                let opts = PgConnectOptions::from_str(&url)
+                    .map_err(target_err)?
+                    .application_name("airlock")
+                    .disable_statement_logging();
                 Pool::Postgres(PgPoolOptions::new().max_connections(8).connect_lazy_with(opts))
             }
             ConnectionKind::Mysql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let opts = MySqlConnectOptions::from_str(&url).map_err(target_err)?;
+                let opts = MySqlConnectOptions::from_str(&url).map_err(target_err)?.disable_statement_logging();
                 Pool::Mysql(MySqlPoolOptions::new().max_connections(8).connect_lazy_with(opts))
             }
             ConnectionKind::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(&url)
                     .map_err(target_err)?
                     .read_only(config.read_only)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(5))
+                    .disable_statement_logging();
                 Pool::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_lazy_with(opts))
             }
             ConnectionKind::Ssh | ConnectionKind::Kubernetes => {

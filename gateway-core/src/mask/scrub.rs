@@ -4,8 +4,11 @@
 //! The values are known exactly, so this is a multi-pattern substring search (Aho-Corasick, leftmost-longest)
 //! rather than a heuristic. Each value is also searched in the encodings it commonly shows up in: trimmed of
 //! a trailing newline (secret files), line by line (multi-line keys, so a stream cut at a newline still
-//! matches each line), percent-encoded (inside URLs), JSON-escaped (inside JSON strings) and base64
-//! (Kubernetes `Secret` data).
+//! matches each line), percent-encoded (inside URLs), JSON-escaped (inside JSON strings), base64
+//! (Kubernetes `Secret` data), hex (`encode(…, 'hex')`) and reversed; and in any ASCII letter case, so a row that
+//! holds a credential cannot be read out as `upper(body)`. No scrubber can undo every transformation an agent
+//! might ask a target for (`substring` pieces, arithmetic on bytes): the dependable protection is that targets do
+//! not hold the gateway's credentials in readable data; this catches the ordinary and the careless cases.
 //!
 //! Values shorter than [`MIN_CREDENTIAL_LEN`] bytes are ignored. A very short value (`root`, `12345`, `admin`)
 //! occurs by chance all over ordinary output: scrubbing it would shred unrelated text, and *which* harmless
@@ -42,6 +45,10 @@ impl CredentialScrubber {
     pub fn new<I: IntoIterator<Item = String>>(values: I) -> Self {
         let mut set = BTreeSet::new();
         for value in values {
+            // The rule is about the value: a short one stays ignored even where an encoding makes it longer.
+            if value.trim().len() < MIN_CREDENTIAL_LEN {
+                continue;
+            }
             for v in variants(&value) {
                 if v.len() >= MIN_CREDENTIAL_LEN {
                     set.insert(v);
@@ -54,7 +61,11 @@ impl CredentialScrubber {
         let ac = if patterns.is_empty() {
             None
         } else {
-            AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok()
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(&patterns)
+                .ok()
         };
         CredentialScrubber { patterns, ac }
     }
@@ -82,8 +93,14 @@ impl CredentialScrubber {
         if let Some(ac) = &self.ac {
             return ac.find_iter(text).map(|m| (m.start(), m.end())).collect();
         }
-        let mut all: Vec<(usize, usize)> =
-            self.patterns.iter().flat_map(|p| text.match_indices(p.as_str()).map(|(i, m)| (i, i + m.len()))).collect();
+        // ASCII lower-casing keeps byte offsets, so spans found in the folded text are spans of `text`.
+        let folded = text.to_ascii_lowercase();
+        let mut all: Vec<(usize, usize)> = self
+            .patterns
+            .iter()
+            .map(|p| p.to_ascii_lowercase())
+            .flat_map(|p| folded.match_indices(p.as_str()).map(|(i, m)| (i, i + m.len())).collect::<Vec<_>>())
+            .collect();
         all.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
         let mut out: Vec<(usize, usize)> = Vec::new();
         for (s, e) in all {
@@ -123,6 +140,8 @@ fn variants(value: &str) -> Vec<String> {
         out.push(json[1..json.len() - 1].to_owned());
     }
     out.push(base64_unpadded(trimmed.as_bytes()));
+    out.push(hex::encode(trimmed.as_bytes()));
+    out.push(trimmed.chars().rev().collect());
     out
 }
 
@@ -160,6 +179,15 @@ mod tests {
     fn base64_matches_known_vectors() {
         assert_eq!(base64_unpadded(b"hunter2!"), "aHVudGVyMiE");
         assert_eq!(base64_unpadded(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn case_changed_hex_and_reversed_copies_are_scrubbed() {
+        let s = CredentialScrubber::new(["Pg-Secret-42xy".to_owned()]);
+        let mut counts = MaskCounts::default();
+        let text = format!("a PG-SECRET-42XY b {} c {} d", hex::encode("Pg-Secret-42xy"), "yx24-terceS-gP");
+        assert_eq!(s.scrub(&text, &mut counts), "a [CREDENTIAL] b [CREDENTIAL] c [CREDENTIAL] d");
+        assert_eq!(counts.0.get("credential"), Some(&3));
     }
 
     #[test]

@@ -259,7 +259,7 @@ impl Gateway {
     }
 
     /// Record and announce a decision; start the call when approved.
-    async fn after_decision(self: &Arc<Self>, approval_id: &str) -> Result<()> {
+    pub(crate) async fn after_decision(self: &Arc<Self>, approval_id: &str) -> Result<()> {
         let Some(rec) = self.broker.get(approval_id).await? else { return Ok(()) };
         let deciders: Vec<String> = rec.votes.iter().map(|v| v.voter.clone()).collect();
         let reason = rec.votes.iter().find(|v| v.decision == VoteDecision::Deny).and_then(|v| v.reason.clone());
@@ -295,14 +295,27 @@ impl Gateway {
             return Ok(()); // someone else has it (another click, waiter or replica)
         }
         let Some(rec) = self.broker.get(approval_id).await? else { return Ok(()) };
+        let started = std::time::Instant::now();
         let mut out = self.empty_outcome(&rec.session_id, &rec.call_id);
         out.rule = Some(rec.rule.clone());
         out.approval_id = Some(rec.id.clone());
         let request: Option<ToolRequest> = serde_json::from_value(rec.arguments.clone()).ok();
         let intact = arguments_digest(&rec.tool, &rec.connection, &rec.arguments) == rec.digest;
         let conn = self.config.connections.get(&rec.connection);
-        let out = match (request, conn, intact) {
-            (Some(request), Some(conn), true) => {
+        let frozen = self.admin.frozen_for(&rec.requester);
+        let out = match (request, conn, intact, frozen) {
+            // Approved before its requester was frozen, not yet run: containment wins over the approval.
+            (Some(_), Some(_), true, Some(f)) => {
+                out.status = CallStatus::Blocked;
+                out.rule = Some(crate::admin::FROZEN_RULE.to_owned());
+                out.message = Some(format!(
+                    "approved, but identity {} is frozen by {}: {}; nothing was executed",
+                    f.subject, f.actor, f.reason
+                ));
+                self.record_result(&mut out, None).await?;
+                out
+            }
+            (Some(request), Some(conn), true, None) => {
                 // The approval authorises this exact call under today's policy: if policy now blocks it, it does
                 // not run.
                 let (classification, decision) =
@@ -327,6 +340,13 @@ impl Gateway {
                 out
             }
         };
+        self.metrics().call_finished(
+            &rec.tool,
+            out.status.as_str(),
+            out.rule.as_deref(),
+            started.elapsed(),
+            &out.masked,
+        );
         let stored = serde_json::to_value(&out).map_err(|e| Error::Record(e.to_string()))?;
         self.broker.finish_execution(approval_id, &stored).await?;
         let summary = match (&out.status, &out.sql, &out.exec) {
@@ -345,6 +365,8 @@ impl Gateway {
     /// One sweep of background duties: expire overdue approvals, and run approved calls nobody claimed
     /// (e.g. after a restart). `airlock serve` runs it every second.
     pub async fn sweep(self: &Arc<Self>) -> Result<()> {
+        // Admin changes made on another replica (policy overlay, frozen list), when NOTIFY missed them.
+        self.admin.refresh().await?;
         for id in self.broker.expire_overdue().await? {
             self.after_decision(&id).await?;
         }
@@ -374,6 +396,7 @@ impl Gateway {
                 groups: h.groups.clone(),
                 kind: IdentityKind::Human,
                 token_id: None,
+                on_behalf_of: None,
             })
     }
 
@@ -385,6 +408,7 @@ impl Gateway {
             session_id: rec.session_id.clone(),
             call_id: rec.call_id.clone(),
             requester: rec.requester.subject.clone(),
+            on_behalf_of: rec.requester.on_behalf_of.clone(),
             connection: rec.connection.clone(),
             tool: rec.tool.clone(),
             statement: rec.display.clone(),
@@ -393,7 +417,7 @@ impl Gateway {
             channel: rec.channel.clone(),
             created_at_ms: rec.created_ms,
             expires_at_ms: rec.expires_ms,
-            replay_url: format!("{}#call-{}", self.replay_url(&rec.session_id), rec.call_id),
+            replay_url: format!("{}#call-{}", self.replay_url_for_channel(&rec.session_id, &rec.channel), rec.call_id),
             review_url: format!("{base}/approvals/{}", rec.id),
         }
     }
@@ -406,6 +430,10 @@ impl Gateway {
         reason: Option<String>,
         outcome: Option<String>,
     ) {
+        if matches!(kind, NotifyKind::Decided) {
+            let waited = crate::store::now_ms().saturating_sub(rec.created_ms).max(0).unsigned_abs();
+            self.metrics().approval_decided(rec.state.as_str(), std::time::Duration::from_millis(waited));
+        }
         let Some(notifier) = self.notifier.clone() else { return };
         let update = ApprovalUpdate {
             notice: self.notice(rec),

@@ -36,7 +36,9 @@ use crate::connector::ssh::SshConnector;
 use crate::connector::{Connector, Execution, Output, SqlColumn, Truncation};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Tokens};
+use crate::links::ReplayLinks;
 use crate::mask::{CredentialScrubber, MaskCounts, Masker};
+use crate::metrics::{Metrics, StoreGauges};
 use crate::policy::{CallFacts, Decision, PolicySet, Tool, Verdict};
 use crate::record::{AUDIT_SESSION, EventKind, Recorder, SessionInfo};
 use crate::store::Store;
@@ -226,15 +228,20 @@ pub struct ConnectionInfo {
 /// The gateway: configuration, policies, store and connectors, and the pipeline over them.
 pub struct Gateway {
     config: Config,
-    policies: RwLock<Arc<PolicySet>>,
+    // Shared with the admin layer, which swaps in base + overlay when an admin changes a rule.
+    policies: Arc<RwLock<Arc<PolicySet>>>,
+    admin: crate::admin::AdminState,
     store: Store,
     recorder: Recorder,
     tokens: Tokens,
+    oidc: crate::oidc::Verifier,
     connectors: BTreeMap<String, Arc<dyn Connector>>,
     scrubber: Arc<CredentialScrubber>,
     hash_key: Vec<u8>,
     notifier: Option<Arc<dyn Notifier>>,
     broker: ApprovalBroker,
+    links: ReplayLinks,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -253,7 +260,8 @@ impl Gateway {
     /// Start from configuration: resolve credentials, open and migrate the store, load policies and build the
     /// connectors. Any failure stops start-up with an error naming its cause.
     pub async fn start(config: Config) -> Result<Self> {
-        let policies = crate::policy::load_dir(&config.policy.dir)?;
+        let base_policies = crate::policy::overlay::read_sources(&config.policy.dir)?;
+        let policies = PolicySet::from_sources(&base_policies)?;
         let mut vault = Vault::default();
         let store_password = config.store.password.as_ref().map(|r| r.resolve("store")).transpose()?;
         if let Some(p) = &store_password {
@@ -281,6 +289,23 @@ impl Gateway {
             }
             if let Some(r) = &slack.app_token {
                 vault.insert("slack.app_token", r.resolve("slack.app_token")?);
+            }
+        }
+        if let Some(token) = config.metrics.as_ref().and_then(|m| m.token.as_ref()) {
+            vault.insert("metrics.token", token.resolve("metrics.token")?);
+        }
+        if let Some(discord) = &config.discord {
+            vault.insert("discord.bot_token", discord.bot_token.resolve("discord.bot_token")?);
+        }
+        if let Some(secret) = config.web.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+            vault.insert("web.oidc.client_secret", secret.resolve("web.oidc.client_secret")?);
+        }
+        for (i, hook) in config.audit.webhooks.iter().enumerate() {
+            for (key, r) in [("token", &hook.token), ("secret", &hook.secret)] {
+                if let Some(r) = r {
+                    let owner = format!("audit.webhooks[{i}].{key}");
+                    vault.insert(owner.clone(), r.resolve(&owner)?);
+                }
             }
         }
         let mut connectors: BTreeMap<String, Arc<dyn Connector>> = BTreeMap::new();
@@ -319,14 +344,25 @@ impl Gateway {
                 vault.insert(name.clone(), p);
             }
         }
+        let oidc = crate::oidc::Verifier::new(&config.oidc)?;
         let store = Store::connect(&config.store.url, store_password.as_ref()).await?;
         store.migrate().await?;
-        let recorder = Recorder::new(store.clone());
+        let recorder = Recorder::new(store.clone()).with_audit_sinks(config.audit.sink_names());
         recorder.ensure_audit_session().await?;
+        let links = ReplayLinks::load(&store, &config.web).await?;
+        let policies = Arc::new(RwLock::new(Arc::new(policies)));
+        // Admin changes (policy overlay, frozen identities) stored by any replica apply from the start.
+        let admin = crate::admin::AdminState::new(store.clone(), base_policies, policies.clone());
+        admin.refresh().await?;
+        admin.spawn_listener();
         Ok(Self {
+            admin,
+            links,
+            metrics: Metrics::default(),
             scrubber: Arc::new(CredentialScrubber::new(vault.values())),
-            policies: RwLock::new(Arc::new(policies)),
+            policies,
             tokens: Tokens::new(store.clone()),
+            oidc,
             broker: {
                 let broker = ApprovalBroker::new(store.clone());
                 broker.spawn_listener();
@@ -373,6 +409,16 @@ impl Gateway {
         &self.tokens
     }
 
+    /// The admin layer: policy overlay and frozen identities.
+    pub fn admin(&self) -> &crate::admin::AdminState {
+        &self.admin
+    }
+
+    /// The notifier, if any (for admin announcements).
+    pub fn notifier(&self) -> Option<&Arc<dyn Notifier>> {
+        self.notifier.as_ref()
+    }
+
     /// The policies in force.
     pub fn policies(&self) -> Arc<PolicySet> {
         match self.policies.read() {
@@ -395,12 +441,82 @@ impl Gateway {
         format!("{}/sessions/{session_id}", self.config.server.public_url.trim_end_matches('/'))
     }
 
+    /// The replay link of a session as posted to `channel`: signed for that one session when the channel is
+    /// listed in `[web] signed_link_channels`, the plain (sign-in required) link otherwise.
+    pub fn replay_url_for_channel(&self, session_id: &str, channel: &str) -> String {
+        let url = self.replay_url(session_id);
+        if self.links.signs_for(channel) { self.links.sign(&url, session_id, crate::store::now_ms()) } else { url }
+    }
+
+    /// Signs and checks session-scoped replay links (the web UI checks them).
+    pub fn replay_links(&self) -> &ReplayLinks {
+        &self.links
+    }
+
+    /// This process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text for `/metrics`: this process's counters plus gauges read from the store now.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let approvals_pending: i64 = sqlx::query_scalar("SELECT count(*) FROM approvals WHERE state = 'pending'")
+            .fetch_one(self.store.pool())
+            .await?;
+        let outbox_backlog = crate::audit::backlog(&self.store).await?;
+        Ok(self.metrics.render(&StoreGauges { approvals_pending, outbox_backlog }))
+    }
+
     /// Authenticate a bearer token. Failures are recorded in the gateway's audit session with the reason;
     /// `context` says where the attempt came from (transport, peer).
     pub async fn authenticate(&self, token: Option<&str>, context: &str) -> Result<Identity> {
+        self.authenticate_on_behalf(token, None, context).await
+    }
+
+    /// [`Gateway::authenticate`], plus an on-behalf-of name asserted by the caller (the
+    /// `X-Airlock-On-Behalf-Of` header). Only members of `[identity] on_behalf_of_groups` may assert one, and it
+    /// must not contradict the token's own claim; otherwise the call is refused (never silently dropped).
+    pub async fn authenticate_on_behalf(
+        &self,
+        token: Option<&str>,
+        asserted: Option<&str>,
+        context: &str,
+    ) -> Result<Identity> {
+        // A JWT has three dot-separated base64url parts; anything else is an Airlock API token.
         let result = match token {
             None | Some("") => Err(Error::Auth("no token presented".into())),
+            Some(t) if crate::oidc::looks_like_jwt(t) => {
+                if self.oidc.is_enabled() {
+                    self.oidc.verify(t).await
+                } else {
+                    Err(Error::Auth("JWT presented but no OIDC issuer is configured".into()))
+                }
+            }
             Some(t) => self.tokens.authenticate(t).await,
+        };
+        let result = match (result, asserted) {
+            (Ok(mut identity), Some(name)) => {
+                let refusal = if !self.config.identity.may_assert_on_behalf_of(&identity) {
+                    Some(format!(
+                        "{} may not assert X-Airlock-On-Behalf-Of (not in identity.on_behalf_of_groups)",
+                        identity.subject
+                    ))
+                } else if !crate::oidc::valid_on_behalf_of(name) {
+                    Some("X-Airlock-On-Behalf-Of is empty, too long or has control characters".to_owned())
+                } else if identity.on_behalf_of.as_deref().is_some_and(|claimed| claimed != name) {
+                    Some("X-Airlock-On-Behalf-Of contradicts the token's on-behalf-of claim".to_owned())
+                } else {
+                    None
+                };
+                match refusal {
+                    Some(reason) => Err(Error::Auth(reason)),
+                    None => {
+                        identity.on_behalf_of = Some(name.to_owned());
+                        Ok(identity)
+                    }
+                }
+            }
+            (result, _) => result,
         };
         if let Err(e) = &result {
             let reason = match e {
@@ -497,10 +613,18 @@ impl Gateway {
             connection = request.connection(),
         );
         let started = Instant::now();
+        let tool = request.tool();
         let outcome = self.run_pipeline(caller, &call_id, request, progress).instrument(span.clone()).await;
         let _enter = span.enter();
         match outcome {
             Ok(o) => {
+                self.metrics.call_finished(
+                    tool.as_str(),
+                    o.status.as_str(),
+                    o.rule.as_deref(),
+                    started.elapsed(),
+                    &o.masked,
+                );
                 tracing::info!(
                     status = o.status.as_str(),
                     rule = o.rule.as_deref().unwrap_or("-"),
@@ -545,6 +669,11 @@ impl Gateway {
                 .await?;
             out.message = Some("your API token has been revoked; nothing was executed".to_owned());
             return Ok(out);
+        }
+
+        // A frozen identity (incident containment) is refused before classification.
+        if let Some(frozen) = self.admin.frozen_for(&caller.identity) {
+            return self.refuse_frozen(caller, call_id, &request, &frozen, &scrub_only, out).await;
         }
 
         // Unknown connection or oversized input: recorded and refused before classification.
@@ -604,7 +733,9 @@ impl Gateway {
         let policies = self.policies();
         let decide_started = Instant::now();
         let (classification, decision) = classify_and_decide(&policies, &self.config, conn, &caller.identity, &request);
-        let decide_us = decide_started.elapsed().as_micros() as u64;
+        let decide_took = decide_started.elapsed();
+        self.metrics.decided(decide_took);
+        let decide_us = decide_took.as_micros() as u64;
         let masker = Masker::new(&decision.mask, &self.hash_key, self.scrubber.clone())
             .map_err(|e| Error::Mask(e.to_string()))?;
         let mut counts = MaskCounts::default();
@@ -777,6 +908,54 @@ impl Gateway {
 
         // 7. record; a result that cannot be recorded is not returned.
         self.record_result(&mut out, Some(exec_ms)).await?;
+        Ok(out)
+    }
+
+    /// Record and refuse a call of a frozen identity: the request (credentials scrubbed), a blocked result, and
+    /// an event in the gateway's audit session.
+    async fn refuse_frozen(
+        &self,
+        caller: &Caller,
+        call_id: &str,
+        request: &ToolRequest,
+        frozen: &crate::admin::FrozenIdentity,
+        scrub_only: &Masker,
+        mut out: ToolOutcome,
+    ) -> Result<ToolOutcome> {
+        let raw = request.raw();
+        let mut counts = MaskCounts::default();
+        let statement = preview(&scrub_only.mask_text(&raw, &mut counts));
+        let session = caller.session_id.as_str();
+        self.recorder
+            .append(
+                session,
+                Some(call_id),
+                EventKind::Request,
+                &json!({
+                    "tool": request.tool().as_str(), "connection": request.connection(), "statement": statement,
+                    "identity": caller.identity,
+                }),
+            )
+            .await?;
+        out.status = CallStatus::Blocked;
+        out.rule = Some(crate::admin::FROZEN_RULE.to_owned());
+        out.message = Some(format!(
+            "identity {} is frozen by {}: {}; nothing was executed",
+            frozen.subject, frozen.actor, frozen.reason
+        ));
+        self.record_result(&mut out, None).await?;
+        self.recorder
+            .append(
+                AUDIT_SESSION,
+                None,
+                EventKind::FrozenCallRefused,
+                &json!({
+                    "subject": caller.identity.subject, "frozen": frozen.subject, "session_id": session,
+                    "call_id": call_id, "tool": request.tool().as_str(), "connection": request.connection(),
+                }),
+            )
+            .await?;
+        tracing::warn!(frozen = %frozen.subject, "call of a frozen identity refused");
         Ok(out)
     }
 

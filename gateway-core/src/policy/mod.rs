@@ -13,6 +13,7 @@
 //!   (`redact` > `hash` > `partial`).
 
 mod engine;
+pub mod overlay;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

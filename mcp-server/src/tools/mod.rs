@@ -112,6 +112,8 @@ struct BoundSession {
     id: String,
     subject: String,
     token_id: Option<String>,
+    /// Recorded at session start; a request acting for someone else needs its own session.
+    on_behalf_of: Option<String>,
 }
 
 /// The tool server of one MCP session.
@@ -171,6 +173,15 @@ impl AirlockTools {
         let identity = self.identity(ctx)?;
         let mut slot = self.session.lock().await;
         if let Some(bound) = slot.as_ref() {
+            if bound.on_behalf_of != identity.on_behalf_of
+                && bound.subject == identity.subject
+                && bound.token_id == identity.token_id
+            {
+                return Ok(Err(format!(
+                    "this MCP session acts on behalf of {:?}; start a new session to act for {:?}",
+                    bound.on_behalf_of, identity.on_behalf_of
+                )));
+            }
             if bound.subject != identity.subject || bound.token_id != identity.token_id {
                 return Ok(Err(format!(
                     "this MCP session was opened by {:?}; start a new session to act as {:?}",
@@ -189,6 +200,7 @@ impl AirlockTools {
                     id: id.clone(),
                     subject: identity.subject.clone(),
                     token_id: identity.token_id.clone(),
+                    on_behalf_of: identity.on_behalf_of.clone(),
                 });
                 Ok(Ok(Caller { identity, session_id: id }))
             }

@@ -3,7 +3,8 @@
 //! People are `[[humans]]` of the configuration; their web role comes from their groups through `[web]`'s
 //! mapping, read at every request, so removing someone from the configuration signs them out everywhere.
 //! Secrets are stored hashed: passwords with argon2id, login links and session ids (random 256-bit values) with
-//! sha256. [`Credential`] is the seam for OIDC: a new variant, the same [`Accounts::sign_in`].
+//! sha256. People signed in through `[web.oidc]` are the exception: their groups come from the ID token and are
+//! kept with the session ([`Credential::Oidc`]).
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -43,13 +44,16 @@ impl Role {
     }
 }
 
-/// How a person proves who they are. OIDC becomes a third variant.
+/// How a person proves who they are.
 #[derive(Debug)]
 pub enum Credential {
     /// A local account's password.
     Password { subject: String, password: String },
     /// A one-time link issued by an admin.
     LoginLink { token: String },
+    /// An ID token from the `[web.oidc]` provider, already verified: who it names and their groups. The person
+    /// need not be in `[[humans]]`; the groups are kept with the session.
+    Oidc { subject: String, groups: Vec<String> },
 }
 
 impl Credential {
@@ -58,6 +62,7 @@ impl Credential {
         match self {
             Credential::Password { .. } => "password",
             Credential::LoginLink { .. } => "login_link",
+            Credential::Oidc { .. } => "oidc",
         }
     }
 }
@@ -189,6 +194,17 @@ impl Accounts {
                     .await?;
                 row.try_get(0)?
             }
+            Credential::Oidc { subject, groups } => {
+                if Role::of(&config.web, groups).is_none() {
+                    return Ok(Err((Some(subject.clone()), Refusal::NoRole)));
+                }
+                return Ok(Ok(HumanConfig {
+                    subject: subject.clone(),
+                    groups: groups.clone(),
+                    slack_user: None,
+                    discord_user: None,
+                }));
+            }
         };
         let Some(human) = config.humans.iter().find(|h| h.subject == subject) else {
             return Ok(Err((Some(subject), Refusal::UnknownSubject)));
@@ -208,9 +224,14 @@ impl Accounts {
     ) -> anyhow::Result<String> {
         let id = random_token();
         let now = now_ms();
+        // Only OIDC sessions carry groups; local ones read them from `[[humans]]` at every request.
+        let groups_json = match credential {
+            Credential::Oidc { groups, .. } => Some(serde_json::to_string(groups)?),
+            _ => None,
+        };
         sqlx::query(
-            "INSERT INTO web_sessions (id_hash, subject, csrf, method, created_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_sessions (id_hash, subject, csrf, method, created_ms, expires_ms, groups_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(sha256_hex(&id))
         .bind(subject)
@@ -218,6 +239,7 @@ impl Accounts {
         .bind(credential.method())
         .bind(now)
         .bind(now + lifetime_ms)
+        .bind(groups_json)
         .execute(self.store.pool())
         .await?;
         // Expired sessions are swept opportunistically; there are few of them.
@@ -227,17 +249,27 @@ impl Accounts {
 
     /// The signed-in person behind a cookie value, if the session is live and they still have a role.
     pub async fn session(&self, config: &Config, cookie: &str) -> anyhow::Result<Option<WebSession>> {
-        let row = sqlx::query("SELECT subject, csrf FROM web_sessions WHERE id_hash = $1 AND expires_ms > $2")
-            .bind(sha256_hex(cookie))
-            .bind(now_ms())
-            .fetch_optional(self.store.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT subject, csrf, method, groups_json FROM web_sessions WHERE id_hash = $1 AND expires_ms > $2",
+        )
+        .bind(sha256_hex(cookie))
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let subject: String = row.try_get(0)?;
         let csrf: String = row.try_get(1)?;
-        let Some(human) = config.humans.iter().find(|h| h.subject == subject) else { return Ok(None) };
-        let Some(role) = Role::of(&config.web, &human.groups) else { return Ok(None) };
-        let identity = Identity { subject, groups: human.groups.clone(), kind: IdentityKind::Human, token_id: None };
+        let method: String = row.try_get(2)?;
+        let groups = if method == "oidc" {
+            // The provider vouched for these groups at sign-in; a session outlives no change of `[web] *_groups`.
+            let Some(json) = row.try_get::<Option<String>, _>(3)? else { return Ok(None) };
+            serde_json::from_str::<Vec<String>>(&json)?
+        } else {
+            let Some(human) = config.humans.iter().find(|h| h.subject == subject) else { return Ok(None) };
+            human.groups.clone()
+        };
+        let Some(role) = Role::of(&config.web, &groups) else { return Ok(None) };
+        let identity = Identity { subject, groups, kind: IdentityKind::Human, token_id: None, on_behalf_of: None };
         Ok(Some(WebSession { identity, role, csrf }))
     }
 
@@ -272,7 +304,7 @@ pub(super) fn random_token() -> String {
     hex::encode(bytes)
 }
 
-fn sha256_hex(value: &str) -> String {
+pub(super) fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 

@@ -8,6 +8,7 @@
 
 mod auth;
 mod inbox;
+mod oidc_login;
 mod pages;
 mod replay;
 mod users;
@@ -43,13 +44,19 @@ pub struct Web {
     origins: Arc<Vec<String>>,
     cookie_name: &'static str,
     cookie_secure: bool,
+    /// The `[web.oidc]` provider, when people may sign in there.
+    oidc: Option<Arc<oidc_login::OidcLogin>>,
 }
 
-/// The web UI's routes, or none when `[web] enabled = false`. `origins` are the allowed browser origins.
-pub fn routes<S: Clone + Send + Sync + 'static>(gateway: Arc<Gateway>, origins: Vec<String>) -> Router<S> {
+/// The web UI's routes, or none when `[web] enabled = false`. `origins` are the allowed browser origins. Fails
+/// when `[web.oidc]` is configured but unusable (its client secret or CA file cannot be read).
+pub fn routes<S: Clone + Send + Sync + 'static>(
+    gateway: Arc<Gateway>,
+    origins: Vec<String>,
+) -> anyhow::Result<Router<S>> {
     let config = gateway.config();
     if !config.web.enabled {
-        return Router::new();
+        return Ok(Router::new());
     }
     let cookie_secure = config.web.cookie_secure_for(&config.server.public_url);
     let web = Web {
@@ -59,11 +66,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(gateway: Arc<Gateway>, origins: 
         // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and for path `/`.
         cookie_name: if cookie_secure { "__Host-airlock_session" } else { "airlock_session" },
         cookie_secure,
+        oidc: oidc_login::OidcLogin::new(config)?,
         gateway,
     };
-    Router::new()
+    Ok(Router::new()
         .route("/", get(|| async { Redirect::to("/sessions") }))
         .route("/login", get(pages::login_page).post(pages::login))
+        .route("/login/oidc", get(oidc_login::start))
+        .route("/login/oidc/callback", get(oidc_login::callback))
         .route("/logout", post(pages::logout))
         .route("/sessions", get(pages::sessions))
         .route("/sessions/{id}", get(pages::replay))
@@ -79,7 +89,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(gateway: Arc<Gateway>, origins: 
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("static/app.css")) }))
         .route_layer(middleware::from_fn_with_state(web.clone(), check_origin))
         .layer(middleware::map_response(security_headers))
-        .with_state(web)
+        .with_state(web))
 }
 
 /// The page templates, compiled into the binary.

@@ -28,7 +28,10 @@ pub struct LoginQuery {
 /// previews (chat unfurlers fetching the URL) cannot use it up.
 pub async fn login_page(State(web): State<Web>, Query(q): Query<LoginQuery>) -> WebResult<Response> {
     let next = safe_next(q.next.as_deref());
-    Ok(web.render("login.html", context! { next, token => q.token, error => None::<String> })?.into_response())
+    let (sso, sso_next) = sso(&web, &next);
+    Ok(web
+        .render("login.html", context! { next, sso, sso_next, token => q.token, error => None::<String> })?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -70,14 +73,21 @@ pub async fn login(State(web): State<Web>, Form(form): Form<LoginForm>) -> WebRe
                 )
                 .await?;
             // One message for every refusal: the page does not tell which accounts exist.
+            let (sso, sso_next) = sso(&web, &next);
             let page = web.render(
                 "login.html",
-                context! { next, token => None::<String>, error => "Sign-in failed: unknown user, wrong password, \
+                context! { next, sso, sso_next, token => None::<String>, error => "Sign-in failed: unknown user, wrong password, \
                 or an expired login link." },
             )?;
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
     }
+}
+
+/// The SSO button's label and its `next` query value (percent-encoded), when `[web.oidc]` is configured.
+fn sso(web: &Web, next: &str) -> (Option<String>, String) {
+    let label = web.oidc.as_ref().map(|o| o.label().to_owned());
+    (label, serde_urlencoded::to_string([("next", next)]).unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -101,7 +111,7 @@ pub async fn logout(
 }
 
 /// Only local paths: `next` must not send a freshly signed-in user to another site.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/sessions".to_owned(),
@@ -115,6 +125,8 @@ fn safe_next(next: Option<&str>) -> String {
 pub struct SearchForm {
     #[serde(default)]
     subject: String,
+    #[serde(default)]
+    on_behalf_of: String,
     #[serde(default)]
     connection: String,
     #[serde(default)]
@@ -138,6 +150,7 @@ struct CallRow {
     call_id: String,
     session_id: String,
     subject: String,
+    on_behalf_of: Option<String>,
     connection: String,
     tool: String,
     status: String,
@@ -162,6 +175,7 @@ pub async fn sessions(State(web): State<Web>, user: User, Query(form): Query<Sea
     let opt = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let query = CallQuery {
         subject: opt(&form.subject),
+        on_behalf_of: opt(&form.on_behalf_of),
         connection: opt(&form.connection),
         tool: opt(&form.tool),
         status: opt(&form.status),
@@ -181,6 +195,7 @@ pub async fn sessions(State(web): State<Web>, user: User, Query(form): Query<Sea
             call_id: c.call_id,
             session_id: c.session_id,
             subject: c.subject,
+            on_behalf_of: c.on_behalf_of,
             connection: c.connection,
             tool: c.tool,
             status: c.status,
@@ -194,6 +209,7 @@ pub async fn sessions(State(web): State<Web>, user: User, Query(form): Query<Sea
     let link = |page: u32| {
         let mut f = SearchForm { page, ..Default::default() };
         f.subject.clone_from(&form.subject);
+        f.on_behalf_of.clone_from(&form.on_behalf_of);
         f.connection.clone_from(&form.connection);
         f.tool.clone_from(&form.tool);
         f.status.clone_from(&form.status);
@@ -247,23 +263,94 @@ fn readable(user: &User, id: &str) -> WebResult<()> {
     Ok(())
 }
 
-pub async fn replay(State(web): State<Web>, user: User, Path(id): Path<String>) -> WebResult<Response> {
-    readable(&user, &id)?;
+/// `?exp=…&sig=…` of a signed replay link (`[web] signed_link_channels`).
+#[derive(Deserialize, Default)]
+pub struct LinkQuery {
+    exp: Option<i64>,
+    sig: Option<String>,
+}
+
+/// Who is reading a session: a signed-in reviewer, or the holder of a signed link to this one session.
+enum Reader {
+    User(User),
+    Link { query: String, expires: String },
+}
+
+/// Let a reader in: a signed-in user needs the reviewer role; without a sign-in, a valid signed link for exactly
+/// this session (never the audit session) opens it, read-only, and the opening is recorded. No link and no
+/// sign-in: off to the login page, as before.
+async fn reader(web: &Web, user: Result<User, WebError>, id: &str, link: LinkQuery) -> WebResult<Reader> {
+    let (exp, sig) = match (user, link) {
+        (Ok(user), _) => {
+            readable(&user, id)?;
+            return Ok(Reader::User(user));
+        }
+        (Err(_), LinkQuery { exp: Some(exp), sig: Some(sig) }) => (exp, sig),
+        (Err(anonymous), _) => return Err(anonymous),
+    };
+    if !valid_id(id) || id == AUDIT_SESSION {
+        return Err(WebError::NotFound);
+    }
+    let checked = web.gateway.replay_links().verify(id, exp, &sig, gateway_core::store::now_ms());
+    let (kind, payload) = match checked {
+        Ok(()) => (EventKind::ReplayLinkOpened, json!({ "session_id": id, "expires": exp })),
+        Err(refusal) => (
+            EventKind::AuthFailed,
+            json!({ "reason": format!("replay link: {refusal}"), "context": format!("web /sessions/{id}") }),
+        ),
+    };
+    // The opening (or the refusal) is on record before anything is shown; if it cannot be recorded, nothing is.
+    web.gateway.recorder().append(AUDIT_SESSION, None, kind, &payload).await?;
+    match checked {
+        Ok(()) => Ok(Reader::Link {
+            query: format!("?{}", serde_urlencoded::to_string([("exp", exp.to_string()), ("sig", sig)])?),
+            expires: format_ms(exp.saturating_mul(1000)),
+        }),
+        Err(gateway_core::links::LinkRefusal::Expired) => {
+            Err(WebError::Forbidden("this replay link has expired; sign in to see the session"))
+        }
+        Err(gateway_core::links::LinkRefusal::BadSignature) => {
+            Err(WebError::Forbidden("this replay link is not valid"))
+        }
+    }
+}
+
+pub async fn replay(
+    State(web): State<Web>,
+    user: Result<User, WebError>,
+    Path(id): Path<String>,
+    Query(link): Query<LinkQuery>,
+) -> WebResult<Response> {
+    let reader = reader(&web, user, &id, link).await?;
     let Some(export) = web.gateway.recorder().export(&id).await? else { return Err(WebError::NotFound) };
     let chain = web.gateway.recorder().verify(&id).await?;
     let view = replay::view(&export, &chain);
-    Ok(web.render("replay.html", context! { viewer => user.viewer(), s => view })?.into_response())
+    let ctx = match &reader {
+        Reader::User(user) => context! { viewer => user.viewer(), s => view, link_query => "" },
+        Reader::Link { query, expires } => context! { s => view, link_query => query, link_expires => expires },
+    };
+    Ok(web.render("replay.html", ctx)?.into_response())
 }
 
-pub async fn export_json(State(web): State<Web>, user: User, Path(id): Path<String>) -> WebResult<Response> {
-    readable(&user, &id)?;
+pub async fn export_json(
+    State(web): State<Web>,
+    user: Result<User, WebError>,
+    Path(id): Path<String>,
+    Query(link): Query<LinkQuery>,
+) -> WebResult<Response> {
+    reader(&web, user, &id, link).await?;
     let Some(export) = web.gateway.recorder().export(&id).await? else { return Err(WebError::NotFound) };
     let body = serde_json::to_string_pretty(&export)?;
     Ok(download("application/json", &format!("airlock-session-{id}.json"), body))
 }
 
-pub async fn export_cast(State(web): State<Web>, user: User, Path(id): Path<String>) -> WebResult<Response> {
-    readable(&user, &id)?;
+pub async fn export_cast(
+    State(web): State<Web>,
+    user: Result<User, WebError>,
+    Path(id): Path<String>,
+    Query(link): Query<LinkQuery>,
+) -> WebResult<Response> {
+    reader(&web, user, &id, link).await?;
     let Some(export) = web.gateway.recorder().export(&id).await? else { return Err(WebError::NotFound) };
     let Some(cast) = asciicast(&export, None) else {
         return Err(WebError::BadRequest("this session has no command output to export as asciicast".into()));
@@ -271,7 +358,6 @@ pub async fn export_cast(State(web): State<Web>, user: User, Path(id): Path<Stri
     Ok(download("application/x-asciicast", &format!("airlock-session-{id}.cast"), cast))
 }
 
-/// An attachment: never rendered by the browser, whatever the recorded text contains.
 fn download(content_type: &'static str, filename: &str, body: String) -> Response {
     (
         [

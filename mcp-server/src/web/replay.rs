@@ -17,6 +17,8 @@ pub struct SessionView {
     subject: String,
     identity_kind: String,
     groups: Vec<String>,
+    /// The human the agent acted for, from the session's start event.
+    on_behalf_of: Option<String>,
     transport: String,
     client: String,
     created: String,
@@ -75,9 +77,15 @@ pub fn view(export: &SessionExport, chain: &ChainReport) -> SessionView {
     let mut calls: Vec<CallView> = Vec::new();
     let mut session_events = Vec::new();
     let mut frames: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut on_behalf_of = None;
     for e in &export.events {
         // A payload that is not JSON (a tampered row) is still listed, as text.
         let payload: Value = serde_json::from_str(&e.payload).unwrap_or_else(|_| Value::String(e.payload.clone()));
+        if e.kind == "session_start"
+            && let Some(human) = payload["identity"]["on_behalf_of"].as_str()
+        {
+            on_behalf_of = Some(visible(human));
+        }
         let entry = Entry {
             seq: e.seq,
             at: format_ms(e.ts_ms),
@@ -138,6 +146,7 @@ pub fn view(export: &SessionExport, chain: &ChainReport) -> SessionView {
         subject: export.session.subject.clone(),
         identity_kind: export.session.identity_kind.clone(),
         groups: export.session.groups.clone(),
+        on_behalf_of,
         transport: export.session.transport.clone(),
         client: export.session.client.clone(),
         created: format_ms(export.session.created_ms),
@@ -292,26 +301,8 @@ pub fn visible(s: &str) -> String {
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.mmm UTC` (no time-zone database needed).
 pub fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    let (year, month, day, hour, minute, second, milli) = gateway_core::store::utc_fields(ms);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{milli:03} UTC")
 }
 
 #[cfg(test)]
@@ -382,6 +373,36 @@ mod tests {
         assert!(!html.contains('\u{1b}'));
         assert!(html.contains("Chain broken at event 2: hash mismatch"));
         assert!(html.contains("email: 2"));
+    }
+
+    #[test]
+    fn the_human_an_agent_acted_for_is_shown() {
+        let mut start = event(1, "session_start", json!({"identity": {"subject": "ci:bot", "on_behalf_of": "alice"}}));
+        start.call_id = None;
+        let export = SessionExport {
+            format: "airlock.session.v1".into(),
+            exported_at_ms: 0,
+            session: SessionRow {
+                id: "s1".into(),
+                created_ms: 0,
+                subject: "ci:bot".into(),
+                identity_kind: "agent".into(),
+                groups: vec![],
+                transport: "http".into(),
+                client: "c".into(),
+            },
+            chain: ChainSummary { algorithm: String::new(), genesis: String::new(), events: 1, head: None },
+            events: vec![start],
+        };
+        let chain = ChainReport { session_id: "s1".into(), events: 1, head: None, broken: None };
+        let v = view(&export, &chain);
+        assert_eq!(v.on_behalf_of.as_deref(), Some("alice"));
+        let viewer = json!({"subject": "r", "role": "reviewer", "csrf": "t", "can_vote": false});
+        let html = super::super::templates()
+            .get_template("replay.html")
+            .and_then(|t| t.render(minijinja::context! { viewer, s => v }))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(html.contains("(agent) on behalf of alice"), "{html}");
     }
 
     #[test]
