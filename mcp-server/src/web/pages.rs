@@ -403,7 +403,10 @@ fn approval_view(rec: &ApprovalRecord) -> ApprovalView {
     ApprovalView {
         id: rec.id.clone(),
         state: rec.state.as_str(),
-        requester: rec.requester.subject.clone(),
+        requester: match &rec.requester.on_behalf_of {
+            Some(human) => format!("{} on behalf of {human}", rec.requester.subject),
+            None => rec.requester.subject.clone(),
+        },
         connection: rec.connection.clone(),
         tool: rec.tool.clone(),
         statement: visible(&rec.display),
