@@ -19,6 +19,7 @@ const TARGET_PASSWORD: &str = "Pg-Target-Secret-7f3a9c41";
 const SIGNING_SECRET: &str = "slack-signing-secret-0d9e";
 const METRICS_TOKEN: &str = "metrics-token-51c7aa";
 const ALICE_SLACK: &str = "UALICE";
+const ALICE_DISCORD: &str = "1500000000000000001";
 
 #[tokio::test]
 async fn target_credentials_never_reach_agents_records_logs_or_chat() {
@@ -134,17 +135,26 @@ async fn target_credentials_never_reach_agents_records_logs_or_chat() {
     let log = server.log();
     assert!(log.contains("DEBUG") || log.contains("debug"), "the log ran at debug level");
 
-    for (place, text) in [
-        ("tool results", agent_saw.clone()),
-        ("recorded events", events.join("\n")),
-        ("search index", indexed.join("\n")),
-        ("audit outbox", outbox.join("\n")),
-        ("audit file", std::fs::read_to_string(&audit_file).unwrap_or_default()),
-        ("server log", log.clone()),
-        ("slack messages", chat.clone()),
-        ("metrics", metrics.clone()),
-    ] {
-        for secret in [TARGET_PASSWORD, SIGNING_SECRET, METRICS_TOKEN, BOT_TOKEN] {
+    assert_nowhere(
+        &[
+            ("tool results", agent_saw.clone()),
+            ("recorded events", events.join("\n")),
+            ("search index", indexed.join("\n")),
+            ("audit outbox", outbox.join("\n")),
+            ("audit file", std::fs::read_to_string(&audit_file).unwrap_or_default()),
+            ("server log", log.clone()),
+            ("slack messages", chat.clone()),
+            ("metrics", metrics.clone()),
+        ],
+        &[TARGET_PASSWORD, SIGNING_SECRET, METRICS_TOKEN, BOT_TOKEN],
+    );
+}
+
+/// No `secret` (nor the password upper-cased) appears in any of `places`; a failure shows the offending lines with
+/// the secret blanked out.
+fn assert_nowhere(places: &[(&str, String)], secrets: &[&str]) {
+    for (place, text) in places {
+        for secret in secrets {
             let lines: Vec<String> =
                 text.lines().filter(|l| l.contains(secret)).map(|l| l.replace(secret, "<SECRET>")).collect();
             assert!(lines.is_empty(), "a secret appears in the {place}:\n{}", lines.join("\n"));
@@ -152,4 +162,69 @@ async fn target_credentials_never_reach_agents_records_logs_or_chat() {
         // Nor a case-changed copy (the `upper(…)` attempt): the scrubber matches case-insensitively.
         assert!(!text.contains(&TARGET_PASSWORD.to_uppercase()), "the upper-cased password appears in the {place}");
     }
+}
+
+/// The same for Discord: a held write carrying the target's password is posted to Discord, approved there, and the
+/// password is in no message Airlock sent to Discord, no interaction answer, no result and no log line.
+#[tokio::test]
+async fn target_credentials_never_reach_discord() {
+    use airlock_tests::fake_discord::{self, APPLICATION_ID, CHANNEL_ID, FakeDiscord};
+    use approval_bot::discord::messages::APPROVE_PREFIX;
+    let target_db = airlock_tests::postgres_db().await;
+    airlock_tests::exec(
+        &target_db.url,
+        "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT NOT NULL); INSERT INTO notes VALUES (1, 'x');",
+    )
+    .await;
+    let discord = FakeDiscord::start().await;
+    let airlock = Airlock::new(Target { kind: "postgres", url: target_db.url.clone() }, None);
+    let mut config = std::fs::read_to_string(&airlock.config).unwrap();
+    config.push_str(&format!(
+        "password = {{ inline = \"{TARGET_PASSWORD}\" }}\n\n\
+         [approval]\nin_call_wait = \"1s\"\nmax_await = \"30s\"\ndefault_channel = \"discord:{CHANNEL_ID}\"\n\n\
+         [discord]\nbot_token = {{ inline = \"{}\" }}\napplication_id = \"{APPLICATION_ID}\"\nmode = \"http\"\n\
+         public_key = \"{}\"\napi_base_url = \"{}\"\n\n\
+         [[humans]]\nsubject = \"alice@example.com\"\ngroups = [\"dba\"]\ndiscord_user = \"{ALICE_DISCORD}\"\n",
+        fake_discord::BOT_TOKEN,
+        discord.public_key_hex(),
+        discord.api_base_url(),
+    ));
+    std::fs::write(&airlock.config, config).unwrap();
+    let token = airlock.create_token("autogen-ci", "agents");
+    let server = airlock.serve_with_env(&[("AIRLOCK_LOG", "debug")]);
+    let client = http_client(&server, &token).await;
+
+    let held = sql(&client, &format!("UPDATE notes SET body = 'reset to {TARGET_PASSWORD}'")).await;
+    assert_eq!(structured(&held)["status"], "pending_approval", "{}", seen(&held));
+    let id = structured(&held)["approval_id"].as_str().unwrap().to_owned();
+    discord.wait_calls("create_message", 1).await;
+    let body = discord.component(ALICE_DISCORD, &format!("{APPROVE_PREFIX}{id}")).to_string();
+    let (ts, sig) = discord.sign(approval_bot::discord::signature::now_s(), body.as_bytes());
+    let clicked = reqwest::Client::new()
+        .post(format!("http://{}/discord/interactions", server.addr))
+        .header("content-type", "application/json")
+        .header(approval_bot::discord::signature::TIMESTAMP_HEADER, ts)
+        .header(approval_bot::discord::signature::SIGNATURE_HEADER, sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), 200);
+    let answer = clicked.text().await.unwrap();
+    let args = json!({"approval_id": id, "wait_s": 20}).as_object().cloned().unwrap();
+    let done = client.call_tool(CallToolRequestParams::new("await_approval").with_arguments(args)).await.unwrap();
+    assert_eq!(structured(&done)["status"], "completed", "{}", seen(&done));
+    discord.wait_calls("create_message", 2).await;
+    client.cancel().await.ok();
+    let sent = serde_json::to_string(&discord.calls().iter().map(|c| &c.body).collect::<Vec<_>>()).unwrap();
+    assert!(sent.contains("UPDATE notes") && sent.contains("[CREDENTIAL]"), "the request was posted, scrubbed: {sent}");
+    assert_nowhere(
+        &[
+            ("tool results", format!("{}{}", seen(&held), seen(&done))),
+            ("discord messages", sent),
+            ("interaction answer", answer),
+            ("server log", server.log()),
+        ],
+        &[TARGET_PASSWORD, fake_discord::BOT_TOKEN],
+    );
 }
