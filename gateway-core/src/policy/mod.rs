@@ -364,27 +364,7 @@ fn validate_rule(rule: &Rule) -> std::result::Result<(), (String, String)> {
 
 /// Load every `*.yaml` / `*.yml` file of `dir`, in file-name order, into a compiled [`PolicySet`].
 pub fn load_dir(dir: &Path) -> Result<PolicySet> {
-    let read_err = |source| Error::Io { path: dir.to_owned(), source };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read_err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(Error::Policy {
-            file: dir.to_owned(),
-            rule: "-".into(),
-            key: "(directory)".into(),
-            message: "no *.yaml policy files: every call would be denied".into(),
-        });
-    }
-    let mut sources = Vec::new();
-    for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        sources.push((path, text));
-    }
-    PolicySet::from_sources(&sources)
+    PolicySet::from_sources(&overlay::read_sources(dir)?)
 }
 
 /// The JSON schema of the policy format, generated from these types.
